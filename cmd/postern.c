@@ -1,0 +1,132 @@
+/*
+ * postern - the admin command.
+ *
+ *   postern [-c DIR] [-v] conf ...     postconf(1) work-alike
+ *   postern [-c DIR] [-v] map ...      postmap(1) work-alike
+ *
+ * See postern(1).  -c DIR (or POSTERN_CONFIG_DIR) selects the config
+ * directory for every subcommand.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "postern.h"
+#include "util/msg.h"
+#include "util/strbuf.h"
+
+static const struct {
+    const char *name;
+    int     (*fn)(int, char **, const char *);
+} postern_commands[] = {
+    {"conf", postern_conf_main},
+    {"map", postern_map_main},
+    {"start", postern_ctl_main},
+    {"start-fg", postern_ctl_main},
+    {"stop", postern_ctl_main},
+    {"abort", postern_ctl_main},
+    {"reload", postern_ctl_main},
+    {"status", postern_ctl_main},
+    {"check", postern_ctl_main},
+};
+
+static void postern_usage(void)
+{
+    fprintf(stderr,
+            "usage: postern [-c config_dir] [-v] command [args]\n"
+            "commands:\n"
+            "  start | start-fg | stop | abort | reload | status | check\n"
+            "          control the mail system (like postfix)\n"
+            "  conf    show or edit main.cf and master.cf (like postconf)\n"
+            "  map     build or query lookup tables (like postmap)\n");
+    exit(2);
+}
+
+int postern_replace_file(const char *path, const char *content, size_t len,
+                         const char **error_r)
+{
+    STRBUF *tmp = strbuf_alloc(256);
+    struct stat st;
+    mode_t mode = 0644;
+    int fd;
+    int saved;
+
+    if (stat(path, &st) == 0)
+        mode = st.st_mode & 07777;
+    strbuf_printf(tmp, "%s.tmp.%ld", path, (long) getpid());
+    if ((fd = open(tmp->data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+                   mode)) < 0)
+        goto fail;
+    while (len > 0) {
+        ssize_t n = write(fd, content, len);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            goto fail_close;
+        content += n;
+        len -= (size_t) n;
+    }
+    if (fchmod(fd, mode) < 0 || fsync(fd) < 0)
+        goto fail_close;
+    if (close(fd) < 0) {
+        fd = -1;
+        goto fail_unlink;
+    }
+    if (rename(tmp->data, path) < 0)
+        goto fail_unlink;
+    strbuf_free(&tmp);
+    return 0;
+
+fail_close:
+    saved = errno;
+    close(fd);
+    errno = saved;
+fail_unlink:
+    saved = errno;
+    unlink(tmp->data);
+    errno = saved;
+fail:
+    *error_r = strerror(errno);
+    strbuf_free(&tmp);
+    return -1;
+}
+
+int main(int argc, char **argv)
+{
+    const char *config_dir = NULL;
+    int ch;
+
+    msg_init("postern", MSG_STDERR);
+    while ((ch = getopt(argc, argv, "+c:v")) != -1) {
+        switch (ch) {
+        case 'c':
+            config_dir = optarg;
+            break;
+        case 'v':
+            msg_verbose++;
+            break;
+        default:
+            postern_usage();
+        }
+    }
+    if (optind >= argc)
+        postern_usage();
+    for (size_t i = 0; i < sizeof(postern_commands) / sizeof(postern_commands[0]);
+         i++) {
+        if (strcmp(argv[optind], postern_commands[i].name) == 0) {
+            {
+                char **sub = argv + optind;
+                int subc = argc - optind;
+
+                optind = 1;
+                return postern_commands[i].fn(subc, sub, config_dir);
+            }
+        }
+    }
+    msg_fatal_status(2, "unknown command: %s (try postern -h)", argv[optind]);
+}

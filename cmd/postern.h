@@ -1,0 +1,19 @@
+/*
+ * postern.h - subcommands of the postern(1) admin command.
+ *
+ * Each takes the arguments after the subcommand name (argv[0] is the
+ * subcommand) and the config directory given with "postern -c DIR", or
+ * NULL; it returns the exit status.
+ */
+#ifndef POSTERN_CMD_H
+#define POSTERN_CMD_H
+
+int     postern_conf_main(int argc, char **argv, const char *config_dir);
+int     postern_map_main(int argc, char **argv, const char *config_dir);
+int     postern_ctl_main(int argc, char **argv, const char *config_dir);
+
+/* Replace path with content atomically (temp file, fsync, rename). */
+int     postern_replace_file(const char *path, const char *content,
+                             size_t len, const char **error_r);
+
+#endif

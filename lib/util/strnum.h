@@ -1,0 +1,20 @@
+/*
+ * strnum - range-checked number parsing (OpenSMTPD strtonum, Dovecot strnum).
+ *
+ * The whole string must be the number: no sign unless allowed, no leading
+ * or trailing junk, no overflow.  Returns 0 on success, -1 otherwise.
+ */
+#ifndef POSTERN_STRNUM_H
+#define POSTERN_STRNUM_H
+
+#include <stddef.h>
+
+int     str_to_long(const char *str, long min, long max, long *value_r);
+int     str_to_ulong(const char *str, unsigned long max,
+                     unsigned long *value_r);
+
+/* Parse a leading run of digits of at most 'len' characters. */
+int     str_to_ulong_n(const char *str, size_t len, unsigned long max,
+                       unsigned long *value_r);
+
+#endif
