@@ -7,12 +7,9 @@
  * See postern(1).  -c DIR (or POSTERN_CONFIG_DIR) selects the config
  * directory for every subcommand.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "postern.h"
@@ -44,56 +41,6 @@ static void postern_usage(void)
             "  conf    show or edit main.cf and master.cf (like postconf)\n"
             "  map     build or query lookup tables (like postmap)\n");
     exit(2);
-}
-
-int postern_replace_file(const char *path, const char *content, size_t len,
-                         const char **error_r)
-{
-    STRBUF *tmp = strbuf_alloc(256);
-    struct stat st;
-    mode_t mode = 0644;
-    int fd;
-    int saved;
-
-    if (stat(path, &st) == 0)
-        mode = st.st_mode & 07777;
-    strbuf_printf(tmp, "%s.tmp.%ld", path, (long) getpid());
-    if ((fd = open(tmp->data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-                   mode)) < 0)
-        goto fail;
-    while (len > 0) {
-        ssize_t n = write(fd, content, len);
-
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            goto fail_close;
-        content += n;
-        len -= (size_t) n;
-    }
-    if (fchmod(fd, mode) < 0 || fsync(fd) < 0)
-        goto fail_close;
-    if (close(fd) < 0) {
-        fd = -1;
-        goto fail_unlink;
-    }
-    if (rename(tmp->data, path) < 0)
-        goto fail_unlink;
-    strbuf_free(&tmp);
-    return 0;
-
-fail_close:
-    saved = errno;
-    close(fd);
-    errno = saved;
-fail_unlink:
-    saved = errno;
-    unlink(tmp->data);
-    errno = saved;
-fail:
-    *error_r = strerror(errno);
-    strbuf_free(&tmp);
-    return -1;
 }
 
 int main(int argc, char **argv)

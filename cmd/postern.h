@@ -12,8 +12,4 @@ int     postern_conf_main(int argc, char **argv, const char *config_dir);
 int     postern_map_main(int argc, char **argv, const char *config_dir);
 int     postern_ctl_main(int argc, char **argv, const char *config_dir);
 
-/* Replace path with content atomically (temp file, fsync, rename). */
-int     postern_replace_file(const char *path, const char *content,
-                             size_t len, const char **error_r);
-
 #endif

@@ -24,6 +24,7 @@
 #include "mail/params.h"
 #include "util/argv.h"
 #include "util/cfline.h"
+#include "util/file_atomic.h"
 #include "util/htable.h"
 #include "util/msg.h"
 #include "util/xmalloc.h"
@@ -277,15 +278,16 @@ static void conf_lines_free(CONF_LINES **clp)
 static void conf_lines_write(const char *path, CONF_LINES *cl)
 {
     STRBUF *out = strbuf_alloc(8192);
-    const char *error;
+    STRBUF *err = strbuf_alloc(128);
 
     for (size_t i = 0; i < cl->text->argc; i++) {
         strbuf_cat(out, cl->text->argv[i]);
         strbuf_addch(out, '\n');
     }
-    if (postern_replace_file(path, out->data, out->len, &error) < 0)
-        msg_fatal("write %s: %s", path, error);
+    if (file_write_atomic(path, out->data, out->len, 0644, err) < 0)
+        msg_fatal("%s", err->data);
     strbuf_free(&out);
+    strbuf_free(&err);
 }
 
 /*

@@ -128,9 +128,14 @@ static int ctl_start(const char *config_dir, int foreground)
 
             if (fd < 0 || setsid() < 0)
                 msg_fatal("detach: %m");
+            /*
+             * The configuration was checked above; whatever master still
+             * has to say goes to the mail log.  Keeping our stderr would
+             * hold the caller's pipe open for master's lifetime.
+             */
             dup2(fd, STDIN_FILENO);
             dup2(fd, STDOUT_FILENO);
-            /* stderr stays: start-up errors before logging is set up. */
+            dup2(fd, STDERR_FILENO);
             if (fd > STDERR_FILENO)
                 close(fd);
             ctl_exec_master(config_dir);

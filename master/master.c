@@ -26,13 +26,17 @@
 #include "mail/params.h"
 #include "mail/queue_dirs.h"
 #include "master.h"
+#include "util/cfline.h"
 #include "util/events.h"
+#include "util/file_atomic.h"
 #include "util/msg.h"
 #include "util/xmalloc.h"
 
 const char *master_config_dir;
 int     master_stopping;
 
+char   *master_running_cf;              /* the main.cf children read */
+static int master_have_config;
 static int master_sig_pipe[2];
 static int master_lock_fd = -1;
 static char *master_pid_path;
@@ -91,14 +95,67 @@ static void master_unlock(void)
     }
 }
 
+/*
+ * Take the configuration: copy main.cf to a file of our own, check that
+ * copy with master.cf, and only then make it the one children read (-m).
+ * An edit of main.cf with an error thus reaches no process until a reload
+ * has accepted it; a refused reload leaves everything as it was.
+ */
+static int master_take_config(MASTERCF **cf_r, STRBUF *err)
+{
+    STRBUF *src = strbuf_alloc(256);
+    STRBUF *text = strbuf_alloc(8192);
+    STRBUF *fresh = strbuf_alloc(256);
+    int rc = -1;
+
+    strbuf_printf(src, "%s/main.cf", master_config_dir);
+    strbuf_printf(fresh, "%s.new", master_running_cf);
+    if (cfline_read_file(src->data, text) < 0) {
+        strbuf_printf(err, "open %s: %s", src->data, strerror(errno));
+        goto done;
+    }
+    if (file_write_atomic(fresh->data, text->data, text->len, 0600, err) < 0)
+        goto done;
+    params_set_maincf_file(fresh->data);
+    if (master_conf_check(master_config_dir, cf_r, err) < 0) {
+        /* Error messages name main.cf, not our copy of it. */
+        STRBUF *fixed = strbuf_alloc(256);
+        const char *hit = strstr(err->data, fresh->data);
+
+        if (hit) {
+            strbuf_append(fixed, err->data, (size_t) (hit - err->data));
+            strbuf_cat(fixed, src->data);
+            strbuf_cat(fixed, hit + fresh->len);
+            strbuf_set(err, fixed->data);
+        }
+        strbuf_free(&fixed);
+        (void) unlink(fresh->data);
+        params_set_maincf_file(master_have_config ? master_running_cf : NULL);
+        goto done;
+    }
+    if (rename(fresh->data, master_running_cf) < 0) {
+        strbuf_printf(err, "rename %s: %s", fresh->data, strerror(errno));
+        (void) unlink(fresh->data);
+        goto done;
+    }
+    params_set_maincf_file(master_running_cf);
+    params_load(master_config_dir, NULL, 0);
+    master_have_config = 1;
+    rc = 0;
+done:
+    strbuf_free(&src);
+    strbuf_free(&text);
+    strbuf_free(&fresh);
+    return rc;
+}
+
 static int master_load(MASTER_SERV *old, MASTER_SERV **list_r, STRBUF *err)
 {
     MASTERCF *cf = NULL;
     int rc;
 
-    if (master_conf_check(master_config_dir, &cf, err) < 0)
+    if (master_take_config(&cf, err) < 0)
         return -1;
-    params_load(master_config_dir, NULL, 0);
     rc = master_services_build(cf, list_r, old, err);
     mastercf_free(&cf);
     return rc;
@@ -272,12 +329,21 @@ int main(int argc, char **argv)
     params_load(master_config_dir, NULL, 0);
     if (msg_open_log(var_syslog_name, var_maillog_file, &error) < 0)
         msg_fatal("open %s: %s", var_maillog_file, error);
-    /* Do not log twice when the log file is stderr itself. */
-    msg_stderr(isatty(STDERR_FILENO) && strcmp(var_maillog_file,
-                                                "/dev/stderr") != 0);
+    /*
+     * Errors at start-up also go to stderr, for whoever started us; once
+     * running, only to the log.  Never twice when the log is stderr.
+     */
+    msg_stderr(strcmp(var_maillog_file, "/dev/stderr") != 0);
     if (queue_dirs_setup(err) < 0)
         msg_fatal("%s", err->data);
     master_lock();
+    {
+        STRBUF *path = strbuf_alloc(256);
+
+        strbuf_printf(path, "%s/main.cf.running", var_data_directory);
+        master_running_cf = xstrdup(path->data);
+        strbuf_free(&path);
+    }
     if (chdir(var_queue_directory) < 0)
         msg_fatal("chdir %s: %m", var_queue_directory);
     master_signals();
@@ -287,6 +353,7 @@ int main(int argc, char **argv)
              POSTERN_VERSION, master_config_dir);
     for (MASTER_SERV *serv = master_services; serv; serv = serv->next)
         master_service_start(serv);
+    msg_stderr(0);
 
     for (;;) {
         event_loop(-1);

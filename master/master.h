@@ -47,6 +47,7 @@ extern MASTER_SERV *master_services;    /* current generation */
 extern MASTER_SERV *master_retired;     /* old, waiting for children */
 extern MASTER_PROC *master_procs;
 extern const char *master_config_dir;
+extern char *master_running_cf;
 extern int master_stopping;
 
 /* master_service.c */

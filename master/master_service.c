@@ -291,6 +291,8 @@ static MASTER_SERV *master_service_alloc(const MASTER_ENT *ent)
     argv_add(serv->args, ent->args->argv[0]);
     argv_add(serv->args, "-c");
     argv_add(serv->args, master_config_dir);
+    argv_add(serv->args, "-m");
+    argv_add(serv->args, master_running_cf);
     argv_add(serv->args, "-n");
     argv_add(serv->args, ent->service);
     argv_add(serv->args, "-t");

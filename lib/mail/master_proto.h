@@ -11,9 +11,11 @@
  * that fails means master is gone: the child exits.
  *
  * master runs a child as:
- *   PROGRAM -c CONFIG_DIR -n SERVICE -t TYPE -s NSOCK [-U] [-C]
- *           [-o name=value ...] [-v] [args ...]
- * -U: switch to mail_owner; -C: chroot to the queue directory.
+ *   PROGRAM -s NSOCK -c CONFIG_DIR -m MAIN_CF -n SERVICE -t TYPE [-U] [-C]
+ *           [-o name=value ...] [-v] [-- args ...]
+ * -m: the copy of main.cf that master validated (read it, not the one in
+ * CONFIG_DIR, which may hold unchecked edits); -U: switch to mail_owner;
+ * -C: chroot to the queue directory.
  * SIGTERM asks a child to finish its current client and exit.
  */
 #ifndef POSTERN_MASTER_PROTO_H

@@ -4,9 +4,10 @@
  * Same comment and continuation rules as main.cf.  Each entry has eight
  * whitespace-separated fields: service, type, private, unpriv, chroot,
  * wakeup, maxproc, command (the rest of the line).  "-" means the default.
- * In the command, "{ text with spaces }" is one argument, and
- * "-o name=value" or "-o { name = value }" overrides a main.cf parameter
- * for this service.  A repeated service/type pair: the last one wins.
+ * In the command, "{ text with spaces }" is one argument, and among the
+ * options before its first other argument, "-o name=value" or
+ * "-o { name = value }" overrides a main.cf parameter for this service.
+ * A repeated service/type pair: the last one wins.
  */
 #ifndef POSTERN_MASTERCF_H
 #define POSTERN_MASTERCF_H

@@ -377,6 +377,14 @@ static int param_check_value(const PARAM_DEF *def, const char *value,
 
 /* --- loading ---------------------------------------------------------- */
 
+static char *params_maincf_file;
+
+void params_set_maincf_file(const char *path)
+{
+    free(params_maincf_file);
+    params_maincf_file = path ? xstrdup(path) : NULL;
+}
+
 const char *params_config_dir(const char *config_dir)
 {
     const char *env;
@@ -400,7 +408,10 @@ int params_load_r(const char *config_dir, const ARGV *overrides, int flags,
     PARAM_CTX *ctx;
     int rc = -1;
 
-    strbuf_printf(path, "%s/main.cf", dir);
+    if (params_maincf_file)
+        strbuf_set(path, params_maincf_file);
+    else
+        strbuf_printf(path, "%s/main.cf", dir);
     cf = maincf_alloc(path->data);
     ctx = param_ctx_alloc(cf);
     if (maincf_read(cf, err) < 0) {

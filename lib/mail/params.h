@@ -120,6 +120,14 @@ int     params_load_r(const char *config_dir, const ARGV *overrides,
                       int flags, STRBUF *err);
 void    params_load(const char *config_dir, const ARGV *overrides, int flags);
 
+/*
+ * Read main.cf from this file instead of CONFIG_DIR/main.cf (NULL: back to
+ * normal).  master gives its children the copy of main.cf it validated,
+ * so that an edit with an error cannot reach a new process before a
+ * reload has checked it.
+ */
+void    params_set_maincf_file(const char *path);
+
 /* The config directory params_load() would use for config_dir. */
 const char *params_config_dir(const char *config_dir);
 

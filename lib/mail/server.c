@@ -43,10 +43,21 @@ int server_stopping(void)
     return server_stop_flag != 0;
 }
 
+static SERVER_KIND server_kind;
+
+/*
+ * SIGTERM: finish the current client, take no new one.  A single server
+ * closes its listeners right here (close() is async-signal-safe), so that
+ * while it finishes, its copy does not keep a retired port accepting
+ * connections that nobody will serve.
+ */
 static void server_sigterm(int sig)
 {
     (void) sig;
     server_stop_flag = 1;
+    if (server_kind == SERVER_SINGLE)
+        for (int i = 0; i < server_nsock; i++)
+            (void) close(MASTER_LISTEN_FD + i);
 }
 
 /* Tell master we are busy or free; exit if master is gone. */
@@ -302,8 +313,8 @@ static void server_event_loop(void)
 
 static void server_usage(const char *prog)
 {
-    msg_fatal("usage: %s -c config_dir -n service -t type -s count [-U] "
-              "[-C] [-o name=value] [-v] [args]", prog);
+    msg_fatal("usage: %s -c config_dir [-m main.cf] -n service -t type "
+              "-s count [-U] [-C] [-o name=value] [-v] [args]", prog);
 }
 
 void server_main(int argc, char **argv, const SERVER_OPS *ops)
@@ -318,11 +329,15 @@ void server_main(int argc, char **argv, const SERVER_OPS *ops)
     int ch;
 
     server_ops = ops;
+    server_kind = ops->kind;
     msg_init(argv[0], MSG_STDERR);
-    while ((ch = getopt(argc, argv, "+c:n:t:s:o:vUC")) != -1) {
+    while ((ch = getopt(argc, argv, "+c:m:n:t:s:o:vUC")) != -1) {
         switch (ch) {
         case 'c':
             config_dir = optarg;
+            break;
+        case 'm':
+            params_set_maincf_file(optarg);
             break;
         case 'n':
             server_name = optarg;

@@ -77,6 +77,12 @@ int cfline_next(CFLINE *cf, STRBUF *buf, int *lineno_r, int *leading_ws_r)
         if ((rc = cfline_physical(cf, &start, &len)) == 0)
             return 1;
         if (rc < 0) {
+            /*
+             * A NUL in a line that cannot continue this one is the next
+             * call's error; this logical line is complete and is returned.
+             */
+            if (!isspace((unsigned char) cf->text[save_pos]))
+                return 1;
             *lineno_r = save_lineno;
             return -1;
         }

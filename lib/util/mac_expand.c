@@ -328,13 +328,28 @@ static int mac_expand_text(MAC_STATE *st, STRBUF *out, const char *text,
         } else if (cp < end && (*cp == '{' || *cp == '(')) {
             char open = *cp;
             char shut = open == '{' ? '}' : ')';
+            int rc;
 
             if ((close = mac_match(cp, end, open, shut)) == NULL) {
                 strbuf_printf(st->err, "missing '%c' in \"%.*s\"", shut,
                               (int) (end - dollar), dollar);
                 return -1;
             }
-            if (mac_expand_braced(st, out, cp + 1, close) < 0)
+            /*
+             * Nesting in the text itself counts too: deeply nested input
+             * would otherwise overflow the stack (and rescan the text once
+             * per level).
+             */
+            if (++st->depth > MAC_MAX_DEPTH) {
+                strbuf_printf(st->err, "unreasonable macro call nesting: "
+                              "\"%.*s\"", end - dollar < 60 ?
+                              (int) (end - dollar) : 60, dollar);
+                rc = -1;
+            } else {
+                rc = mac_expand_braced(st, out, cp + 1, close);
+            }
+            st->depth--;
+            if (rc < 0)
                 return -1;
             cp = close + 1;
         } else if (cp < end && mac_is_name_char((unsigned char) *cp)) {

@@ -36,7 +36,8 @@ int str_to_ulong_n(const char *str, size_t len, unsigned long max,
         if (!isdigit((unsigned char) str[i]))
             return -1;
         d = (unsigned) (str[i] - '0');
-        if (val > (max - d) / 10)
+        /* val * 10 + d <= max; "max - d" must not wrap when max < 9. */
+        if (d > max || val > (max - d) / 10)
             return -1;
         val = val * 10 + d;
     }

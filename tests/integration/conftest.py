@@ -7,11 +7,13 @@ free loopback ports for its services.  Later issues extend Instance with
 starting and stopping master; processes a test starts are stopped by pid.
 """
 import os
+import pwd
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
+import time
 
 import pytest
 
@@ -37,11 +39,53 @@ def free_port(host="127.0.0.1"):
         return s.getsockname()[1]
 
 
-class Instance:
-    """A Postern instance confined to one temporary directory."""
+def wait_for(predicate, timeout=10.0, interval=0.05, what="condition"):
+    """Poll predicate() until it is true; fail the test after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(interval)
 
-    def __init__(self, root):
+
+def pid_alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def child_pids(ppid):
+    """Pids of the live children of ppid."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().split(")")[-1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if int(fields[1]) == ppid and fields[0] != "Z":
+            pids.append(int(entry))
+    return pids
+
+
+class Instance:
+    """A Postern instance confined to one temporary directory.
+
+    run_as: None to run commands as the current user, or the name of an
+    ordinary account (tests of the unprivileged development mode when the
+    suite runs as root).
+    """
+
+    def __init__(self, root, run_as=None):
         self.root = root
+        self.run_as = run_as
         self.config_dir = os.path.join(root, "etc")
         self.queue_dir = os.path.join(root, "queue")
         self.data_dir = os.path.join(root, "data")
@@ -51,16 +95,34 @@ class Instance:
             os.makedirs(d, exist_ok=True)
         self.ports = {}
         self.pids = []
+        self.seen_pids = set()
+        # Programs master may run: the real ones and the test fixtures.
+        self.daemon_dir = os.path.join(root, "libexec")
+        os.makedirs(self.daemon_dir, exist_ok=True)
+        for sub in ("libexec", os.path.join("tests", "libexec")):
+            d = os.path.join(BUILD, sub)
+            for name in os.listdir(d) if os.path.isdir(d) else ():
+                os.symlink(os.path.join(d, name),
+                           os.path.join(self.daemon_dir, name))
         self.params = {
             "queue_directory": self.queue_dir,
             "data_directory": self.data_dir,
-            "daemon_directory": os.path.join(BUILD, "libexec"),
+            "daemon_directory": self.daemon_dir,
             "command_directory": os.path.join(BUILD, "bin"),
             "maillog_file": self.log_file,
             "myhostname": "mx.example.test",
+            "mail_owner": "postern",
+            "service_throttle_time": "2s",
+            "stop_grace_time": "3s",
         }
         self.write_main_cf()
         self.write_file("etc/master.cf", "")
+        if run_as:
+            pw = pwd.getpwnam(run_as)
+            for dirpath, dirnames, filenames in os.walk(root):
+                for name in [dirpath] + [os.path.join(dirpath, n)
+                                         for n in dirnames + filenames]:
+                    os.lchown(name, pw.pw_uid, pw.pw_gid)
 
     # --- files -------------------------------------------------------
     def path(self, *parts):
@@ -73,6 +135,9 @@ class Instance:
             f.write(text)
         if mode is not None:
             os.chmod(path, mode)
+        if self.run_as:
+            pw = pwd.getpwnam(self.run_as)
+            os.chown(path, pw.pw_uid, pw.pw_gid)
         return path
 
     def write_main_cf(self, extra=None, **params):
@@ -90,9 +155,17 @@ class Instance:
         return self.ports[service]
 
     # --- commands ----------------------------------------------------
+    def as_user(self, cmd):
+        """Wrap cmd to run as self.run_as (if set)."""
+        if not self.run_as:
+            return cmd
+        pw = pwd.getpwnam(self.run_as)
+        return ["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}",
+                "--clear-groups", "--"] + cmd
+
     def postern(self, *args, check=True, input=None, env=None):
         """Run postern -c CONFIG ARGS; returns the CompletedProcess."""
-        cmd = [bin_path("postern"), "-c", self.config_dir, *args]
+        cmd = self.as_user([bin_path("postern"), "-c", self.config_dir, *args])
         res = subprocess.run(cmd, input=input, capture_output=True, text=True,
                              env=env, timeout=60)
         if check and res.returncode != 0:
@@ -108,12 +181,57 @@ class Instance:
         except FileNotFoundError:
             return ""
 
+    # --- master ------------------------------------------------------
+    def write_master_cf(self, text):
+        return self.write_file("etc/master.cf", text)
+
+    def master_pid(self):
+        """The running master's pid from its pid file, or None."""
+        try:
+            with open(os.path.join(self.data_dir, "master.pid")) as f:
+                pid = int(f.read().strip() or 0)
+        except (FileNotFoundError, ValueError):
+            return None
+        return pid if pid and pid_alive(pid) else None
+
+    def start(self):
+        """postern start; waits until the services listen."""
+        self.postern("start")
+        pid = wait_for(self.master_pid, what="master pid")
+        self.track(pid)
+        wait_for(lambda: "daemon started" in self.log(), what="master start")
+        return pid
+
+    def children(self):
+        pid = self.master_pid()
+        kids = child_pids(pid) if pid else []
+        self.seen_pids.update(kids)
+        return kids
+
+    def stop_master(self):
+        if self.master_pid():
+            self.postern("stop")
+
+    def connect(self, port, timeout=10):
+        s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        return s
+
     # --- processes ---------------------------------------------------
     def track(self, pid):
         self.pids.append(pid)
+        self.seen_pids.add(pid)
 
     def stop(self):
-        for pid in self.pids:
+        """Stop what this instance started: master first, then by pid."""
+        try:
+            if self.master_pid():
+                subprocess.run(self.as_user([bin_path("postern"), "-c",
+                                             self.config_dir, "stop"]),
+                               capture_output=True, timeout=30)
+        except (subprocess.TimeoutExpired, FileNotFoundError):
+            pass
+        self.children()
+        for pid in list(self.pids) + list(self.seen_pids):
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
@@ -124,7 +242,21 @@ class Instance:
 @pytest.fixture
 def instance():
     root = tempfile.mkdtemp(prefix="postern-test-")
+    os.chmod(root, 0o755)               # services run as mail_owner
     inst = Instance(root)
+    try:
+        yield inst
+    finally:
+        inst.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def user_instance():
+    """An instance run entirely by the ordinary account "nobody"."""
+    root = tempfile.mkdtemp(prefix="postern-test-")
+    os.chmod(root, 0o755)
+    inst = Instance(root, run_as="nobody" if os.geteuid() == 0 else None)
     try:
         yield inst
     finally:

@@ -21,6 +21,7 @@ DEFAULT_DIFFERENCES = {
     "data_directory": "/var/lib/postern",
     "default_database_type": "lmdb: Postern has no hash tables",
     "mail_name": "Postern",
+    "mail_owner": "postern: Postern's own account",
     "mail_version": "Postern's version",
     "process_name": "the running program",
     "queue_directory": "/var/spool/postern",
@@ -71,7 +72,9 @@ def test_conf_n_matches_postconf(tmpdir_path, sample, flags):
     ours_d, theirs_d = parse(ours.stdout), parse(theirs.stdout)
     compared = 0
     for name in sorted(set(ours_d) | set(theirs_d)):
-        if name not in known or name in DEFAULT_DIFFERENCES and flags == "-nx":
+        # Expanded values may pull in a default that differs on purpose.
+        if name not in known or (flags == "-nx" and name in DEFAULT_DIFFERENCES
+                                 and name != "config_directory"):
             continue
         assert ours_d.get(name) == theirs_d.get(name), name
         compared += 1
@@ -108,7 +111,8 @@ def test_conf_unknown_parameter_warns(instance):
                            "myorigin_like = $used_macro")
     res = instance.postern("conf", "-n")
     assert "line" in res.stderr and "unknown parameter: no_such_parameter=1" in res.stderr
-    assert "used_macro" not in res.stderr.replace("myorigin_like", "")
+    assert "unknown parameter: used_macro" not in res.stderr
+    assert "unknown parameter: myorigin_like" in res.stderr
     assert "no_such_parameter" not in res.stdout
     res = instance.postern("conf", "nosuch")
     assert res.returncode == 0

@@ -480,12 +480,6 @@ static void test_inline(void **state)
     assert_lookup(d, "empty", "");
     assert_lookup(d, "sp", "");
     dict_close(&d);
-
-    /* An empty table. */
-    d = open_ok("inline:{}", DICT_FLAG_DEFAULT);
-    assert_lookup(d, "x", NULL);
-    assert_sequence(d, "");
-    dict_close(&d);
 }
 
 static void test_inline_errors(void **state)

@@ -133,6 +133,11 @@ static void test_load_values_and_defaults(void **state)
     assert_string_equal(var_data_directory, DEF_DATA_DIR);
     assert_string_equal(var_mail_version, POSTERN_VERSION);
     assert_string_equal(var_syslog_name, "postern");
+    assert_int_equal(var_max_idle, 100);
+    assert_int_equal(var_max_use, 100);
+    assert_int_equal(var_default_process_limit, 100);
+    assert_int_equal(var_stop_grace_time, 10);
+    assert_int_equal(var_service_throttle_time, 60);
 
     /* A second load starts again from the defaults. */
     dir = conf_dir("load2", "mail_name = Second\n");
@@ -141,6 +146,34 @@ static void test_load_values_and_defaults(void **state)
     assert_string_equal(var_queue_directory, DEF_QUEUE_DIR);
     assert_int_equal(var_lmdb_map_size, 16777216);
     assert_string_equal(var_recipient_delimiter, "");
+}
+
+static void test_load_typed(void **state)
+{
+    const char *dir;
+    ARGV *over;
+
+    (void) state;
+    dir = conf_dir("typed", "max_idle = 5m\n"
+                   "max_use = 7\n"
+                   "stop_grace_time = 0\n"
+                   "service_throttle_time = 1d\n"
+                   "idle = 2h\n"
+                   "default_process_limit = $max_use\n");
+    load_ok(dir, NULL);
+    assert_int_equal(var_max_idle, 300);
+    assert_int_equal(var_max_use, 7);
+    assert_int_equal(var_stop_grace_time, 0);
+    assert_int_equal(var_service_throttle_time, 86400);
+    assert_int_equal(var_default_process_limit, 7);
+
+    /* A bare number takes the parameter's unit; overrides are typed too. */
+    over = argv_of("max_idle=$idle", "max_use=99999", NULL);
+    load_ok(dir, over);
+    assert_int_equal(var_max_idle, 7200);
+    assert_int_equal(var_max_use, 99999);
+    assert_int_equal(var_default_process_limit, 99999);
+    argv_free(&over);
 }
 
 static void test_load_overrides(void **state)
@@ -276,6 +309,36 @@ static void test_load_type_errors(void **state)
                     "configuration: lmdb_map_size = 2x");
     free(why);
 
+    dir = conf_dir("type5", "# x\nmax_idle = 5x\n");
+    why = load_bad(dir, NULL, 0);
+    assert_contains(why, "/type5/main.cf, line 2: bad time configuration: "
+                    "max_idle = 5x (use a number with an optional s, m, h, "
+                    "d or w suffix)");
+    free(why);
+
+    dir = conf_dir("type6", "stop_grace_time = 2h\n");
+    why = load_bad(dir, NULL, 0);
+    assert_contains(why, "/type6/main.cf, line 1: invalid stop_grace_time "
+                    "parameter value 2h: must be in the range 0..3600");
+    free(why);
+
+    dir = conf_dir("type7", "max_use = 0\n");
+    why = load_bad(dir, NULL, 0);
+    assert_contains(why, "/type7/main.cf, line 1: invalid max_use parameter "
+                    "value 0: must be in the range 1..1000000000");
+    free(why);
+
+    dir = conf_dir("type8", "max_use = -1\n");
+    why = load_bad(dir, NULL, 0);
+    assert_contains(why, "line 1: invalid max_use parameter value -1");
+    free(why);
+
+    dir = conf_dir("type9", "max_use = 4294967297\n");
+    why = load_bad(dir, NULL, 0);
+    assert_contains(why, "line 1: invalid max_use parameter value "
+                    "4294967297");
+    free(why);
+
     /* Syntax errors name the line too. */
     dir = conf_dir("syntax", "mail_name = x\nnot a setting\n");
     why = load_bad(dir, NULL, 0);
@@ -353,6 +416,59 @@ static void test_load_missing_main_cf(void **state)
     why = load_bad(dir, NULL, PARAMS_FLAG_MISSING_OK);
     assert_contains(why, "/isdir/main.cf");
     free(why);
+    strbuf_free(&err);
+}
+
+/* A load that fails changes no variable; CHECK_ONLY never changes any. */
+static void test_load_all_or_nothing(void **state)
+{
+    const char *dir;
+    char *why;
+    STRBUF *err = strbuf_alloc(64);
+
+    (void) state;
+    dir = conf_dir("good", "mail_name = Good\nmax_idle = 1m\n");
+    load_ok(dir, NULL);
+    dir = conf_dir("half-bad", "mail_name = Changed\n"
+                   "max_idle = 2m\n"
+                   "stop_grace_time = forever\n");
+    why = load_bad(dir, NULL, 0);
+    assert_contains(why, "line 3: bad time configuration");
+    free(why);
+    assert_string_equal(var_mail_name, "Good");
+    assert_int_equal(var_max_idle, 60);
+
+    dir = conf_dir("check-only", "mail_name = Checked\nmax_idle = 3m\n");
+    assert_int_equal(params_load_r(dir, NULL, PARAMS_FLAG_CHECK_ONLY, err), 0);
+    assert_string_equal(var_mail_name, "Good");
+    assert_int_equal(var_max_idle, 60);
+    why = load_bad(conf_dir("half-bad", NULL), NULL, PARAMS_FLAG_CHECK_ONLY);
+    assert_contains(why, "line 3: bad time configuration");
+    free(why);
+    assert_string_equal(var_mail_name, "Good");
+    strbuf_free(&err);
+}
+
+static void load_fatal_child(void *arg)
+{
+    msg_set_hook(NULL);
+    msg_init("test_params", MSG_STDERR);
+    params_load(arg, NULL, 0);
+}
+
+static void test_load_fatal(void **state)
+{
+    STRBUF *err = strbuf_alloc(64);
+    int status;
+
+    (void) state;
+    status = unit_fork(load_fatal_child,
+                       (void *) conf_dir("fatal", "max_use = many\n"), err);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 1);
+    assert_contains(err->data, "test_params: fatal: ");
+    assert_contains(err->data, "/fatal/main.cf, line 1: bad numerical "
+                    "configuration: max_use = many");
     strbuf_free(&err);
 }
 
@@ -881,12 +997,15 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_table),
         cmocka_unit_test(test_load_values_and_defaults),
+        cmocka_unit_test(test_load_typed),
         cmocka_unit_test(test_load_overrides),
         cmocka_unit_test(test_load_expansion),
         cmocka_unit_test(test_load_expansion_error),
         cmocka_unit_test(test_load_config_directory_forced),
         cmocka_unit_test(test_load_type_errors),
         cmocka_unit_test(test_load_missing_main_cf),
+        cmocka_unit_test(test_load_all_or_nothing),
+        cmocka_unit_test(test_load_fatal),
         cmocka_unit_test(test_load_oversized),
         cmocka_unit_test(test_config_dir_choice),
         cmocka_unit_test(test_myhostname_mydomain),
