@@ -72,12 +72,12 @@ CMOCKA_CFLAGS := $(shell pkg-config --cflags cmocka 2>/dev/null)
 CMOCKA_LIBS   := $(shell pkg-config --libs cmocka 2>/dev/null)
 
 # --- man pages -------------------------------------------------------------
-MAN_SRCS := $(wildcard man/man1/*.1 man/man5/*.5 man/man8/*.8)
+MAN_SRCS := $(wildcard man/man1/*.1 man/man5/*.5 man/man7/*.7 man/man8/*.8)
 MAN_GEN  := $(BUILD)/man/man5/main.cf.5
 MAN_OUT  := $(MAN_SRCS:man/%=$(BUILD)/man/%) $(MAN_GEN)
 
-.PHONY: all deps test check unit integration run asan fuzz install clean \
-        test-programs
+.PHONY: all deps users test check unit integration run asan fuzz install \
+        clean test-programs
 .DEFAULT_GOAL := all
 
 all: $(PROGRAMS) $(MAN_OUT)
@@ -86,6 +86,10 @@ test-programs: $(TEST_PROGRAMS)
 
 deps:
 	@sh mk/deps.sh
+
+# The accounts Postern runs as (root only; see mk/users.sh).
+users:
+	@sh mk/users.sh
 
 $(OBJ)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -134,9 +138,16 @@ integration: all test-programs
 check: all unit integration
 
 test: deps
+	@sh mk/users.sh
 	$(MAKE) check
 
+run: deps
+	$(MAKE) all
+	@sh mk/users.sh
+	@sh mk/run.sh $(BUILD)
+
 asan: deps
+	@sh mk/users.sh
 	$(MAKE) BUILD=build-asan SANITIZE=1 check
 
 FUZZERS := $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
@@ -159,7 +170,8 @@ fuzz: deps
 install: all
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/libexec/postern \
 	    $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5 \
-	    $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/share/postern
+	    $(DESTDIR)$(PREFIX)/share/man/man7 $(DESTDIR)$(PREFIX)/share/man/man8 \
+	    $(DESTDIR)$(PREFIX)/share/postern
 	install -m 755 $(BIN_PROGRAMS:%=$(BUILD)/bin/%) $(DESTDIR)$(PREFIX)/sbin/
 	$(if $(LIBEXEC_PROGRAMS),install -m 755 $(LIBEXEC_PROGRAMS:%=$(BUILD)/libexec/%) $(DESTDIR)$(PREFIX)/libexec/postern/)
 	for f in $(MAN_OUT); do \
@@ -167,6 +179,11 @@ install: all
 	    install -m 644 $$f $(DESTDIR)$(PREFIX)/share/man/$$sec/; \
 	done
 	install -m 644 conf/main.cf conf/master.cf $(DESTDIR)$(PREFIX)/share/postern/
+	@if [ ! -e $(DESTDIR)/etc/postern/main.cf ]; then \
+	    install -d $(DESTDIR)/etc/postern; \
+	    install -m 644 conf/main.cf conf/master.cf $(DESTDIR)/etc/postern/; \
+	fi
+	@if [ -z "$(DESTDIR)" ]; then sh mk/users.sh; fi
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -451,15 +451,47 @@ done:
 
 /* --- main ------------------------------------------------------------- */
 
+/* Print parameters: main.cf (unless -d) over defaults, -o on top. */
+static void conf_show_main(const char *config_dir, int flags,
+                           const ARGV *overrides, char **names, int nnames)
+{
+    STRBUF *err = strbuf_alloc(256);
+    STRBUF *path = strbuf_alloc(256);
+    MAINCF *cf;
+    PARAM_CTX *ctx;
+
+    if ((flags & CONF_SHOW_DEFAULTS) && (flags & CONF_SHOW_NONDEF))
+        msg_fatal("specify one of -d and -n");
+    strbuf_printf(path, "%s/main.cf", config_dir);
+    cf = maincf_alloc(path->data);
+    if (maincf_read(cf, err) < 0) {
+        if (!(flags & CONF_SHOW_DEFAULTS))
+            msg_fatal("%s", err->data);
+        maincf_free(&cf);
+    }
+    ctx = param_ctx_alloc(cf);
+    ctx->defaults_only = (flags & CONF_SHOW_DEFAULTS) != 0;
+    strbuf_printf(path, "config_directory=%s", config_dir);
+    if (param_ctx_override(ctx, path->data, "-c", err) < 0)
+        msg_fatal("%s", err->data);
+    for (size_t i = 0; i < overrides->argc; i++)
+        if (param_ctx_override(ctx, overrides->argv[i], "-o", err) < 0)
+            msg_fatal("%s", err->data);
+    if (cf && !(flags & CONF_SHOW_DEFAULTS))
+        params_warn_unknown(ctx);
+    conf_show(ctx, flags, names, nnames);
+    param_ctx_free(&ctx);
+    maincf_free(&cf);
+    strbuf_free(&err);
+    strbuf_free(&path);
+}
+
 int postern_conf_main(int argc, char **argv, const char *config_dir)
 {
     ARGV *overrides = argv_alloc(4);
-    STRBUF *err = strbuf_alloc(256);
-    STRBUF *path = strbuf_alloc(256);
     CONF_MODE mode = CONF_MODE_SHOW;
-    MAINCF *cf = NULL;
-    PARAM_CTX *ctx;
     int master = 0;
+    int status = 0;
     int flags = 0;
     int ch;
 
@@ -513,44 +545,19 @@ int postern_conf_main(int argc, char **argv, const char *config_dir)
     argc -= optind;
     argv += optind;
 
-    if (master)
-        return conf_master(config_dir, (flags & CONF_FOLD) != 0, mode, argv,
-                           argc);
     /* Bare name=value arguments mean -e, as with postconf. */
-    if (mode == CONF_MODE_SHOW && argc > 0 && strchr(argv[0], '='))
+    if (!master && mode == CONF_MODE_SHOW && argc > 0 && strchr(argv[0], '='))
         mode = CONF_MODE_EDIT;
-    if (mode != CONF_MODE_SHOW) {
+    if (master) {
+        status = conf_master(config_dir, (flags & CONF_FOLD) != 0, mode, argv,
+                             argc);
+    } else if (mode != CONF_MODE_SHOW) {
         if (argc == 0)
             conf_usage();
         conf_edit_maincf(config_dir, mode, argv, argc);
-        return 0;
+    } else {
+        conf_show_main(config_dir, flags, overrides, argv, argc);
     }
-    if ((flags & CONF_SHOW_DEFAULTS) && (flags & CONF_SHOW_NONDEF))
-        msg_fatal("specify one of -d and -n");
-
-    strbuf_printf(path, "%s/main.cf", config_dir);
-    cf = maincf_alloc(path->data);
-    if (maincf_read(cf, err) < 0) {
-        if (!(flags & CONF_SHOW_DEFAULTS))
-            msg_fatal("%s", err->data);
-        maincf_free(&cf);
-    }
-    ctx = param_ctx_alloc(cf);
-    ctx->defaults_only = (flags & CONF_SHOW_DEFAULTS) != 0;
-    strbuf_printf(path, "config_directory=%s", config_dir);
-    if (param_ctx_override(ctx, path->data, "-c", err) < 0)
-        msg_fatal("%s", err->data);
-    for (size_t i = 0; i < overrides->argc; i++)
-        if (param_ctx_override(ctx, overrides->argv[i], "-o", err) < 0)
-            msg_fatal("%s", err->data);
-    if (cf && !(flags & CONF_SHOW_DEFAULTS))
-        params_warn_unknown(ctx);
-    conf_show(ctx, flags, argv, argc);
-
-    param_ctx_free(&ctx);
-    maincf_free(&cf);
     argv_free(&overrides);
-    strbuf_free(&err);
-    strbuf_free(&path);
-    return 0;
+    return status;
 }

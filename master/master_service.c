@@ -301,31 +301,15 @@ static MASTER_SERV *master_service_alloc(const MASTER_ENT *ent)
         argv_add(serv->args, "-U");
     if (serv->chroot)
         argv_add(serv->args, "-C");
-    for (size_t i = 0; i < ent->overrides->argc; i++) {
-        argv_add(serv->args, "-o");
-        argv_add(serv->args, ent->overrides->argv[i]);
-    }
     if (msg_verbose)
         argv_add(serv->args, "-v");
-    /* Other arguments after the program name, minus the -o pairs. */
-    {
-        ARGV *rest = argv_alloc(4);
-
-        for (size_t i = 1; i < ent->args->argc; i++) {
-            if (strcmp(ent->args->argv[i], "-o") == 0
-                && i + 1 < ent->args->argc) {
-                i++;
-                continue;
-            }
-            argv_add(rest, ent->args->argv[i]);
-        }
-        if (rest->argc > 0) {
-            argv_add(serv->args, "--");
-            for (size_t i = 0; i < rest->argc; i++)
-                argv_add(serv->args, rest->argv[i]);
-        }
-        argv_free(&rest);
-    }
+    /*
+     * Then the master.cf command line as written: its options (-o
+     * name=value, -v) are parsed by the skeleton's getopt, and what
+     * follows the first non-option belongs to the program (Postfix).
+     */
+    for (size_t i = 1; i < ent->args->argc; i++)
+        argv_add(serv->args, ent->args->argv[i]);
     serv->status_fd[0] = serv->status_fd[1] = -1;
     strbuf_free(&buf);
     return serv;

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "mail/dict_lmdb.h"
@@ -77,7 +78,7 @@ static int dict_lmdb_lock(int fd, short type)
 static int dict_lmdb_txn_begin(MDB_env *env, unsigned int flags,
                                MDB_txn **txn_r)
 {
-    int     rc;
+    int rc;
 
     for (int i = 0; i < DICT_LMDB_RESIZE_RETRIES; i++) {
         if ((rc = mdb_txn_begin(env, NULL, flags, txn_r)) != MDB_MAP_RESIZED)
@@ -91,7 +92,7 @@ static int dict_lmdb_txn_begin(MDB_env *env, unsigned int flags,
 /* dict_lmdb_copy - a stored key or value as a C string, minus its NUL. */
 static const char *dict_lmdb_copy(STRBUF *buf, const MDB_val *val)
 {
-    size_t  len = val->mv_size;
+    size_t len = val->mv_size;
 
     if (len > 0 && ((const char *) val->mv_data)[len - 1] == 0)
         len--;
@@ -102,7 +103,7 @@ static const char *dict_lmdb_copy(STRBUF *buf, const MDB_val *val)
 /* dict_lmdb_read_begin - shared lock plus read transaction, or DICT_ERROR. */
 static int dict_lmdb_read_begin(DICT_LMDB *dl, MDB_txn **txn_r)
 {
-    int     rc;
+    int rc;
 
     if (dict_lmdb_lock(dl->lock_fd, F_RDLCK) < 0)
         return dict_fail(&dl->dict, "lock %s: %s", dl->path, strerror(errno));
@@ -132,10 +133,10 @@ static int dict_lmdb_read_end(DICT_LMDB *dl, MDB_txn *txn, int status)
 static int dict_lmdb_get(DICT_LMDB *dl, MDB_txn *txn, const char *key,
                          MDB_val *value)
 {
-    size_t  len = strlen(key);
-    size_t  max = (size_t) mdb_env_get_maxkeysize(dl->env);
+    size_t len = strlen(key);
+    size_t max = (size_t) mdb_env_get_maxkeysize(dl->env);
     MDB_val k;
-    int     rc = MDB_NOTFOUND;
+    int rc = MDB_NOTFOUND;
 
     k.mv_data = (void *) key;
     if (len + 1 <= max) {
@@ -154,8 +155,8 @@ static int dict_lmdb_lookup(DICT *d, const char *key, const char **value_r)
     DICT_LMDB *dl = (DICT_LMDB *) d;
     MDB_txn *txn;
     MDB_val value;
-    int     status;
-    int     rc;
+    int status;
+    int rc;
 
     if (dict_lmdb_read_begin(dl, &txn) < 0)
         return DICT_ERROR;
@@ -179,7 +180,7 @@ static int dict_lmdb_lookup(DICT *d, const char *key, const char **value_r)
 static int dict_lmdb_seek(DICT_LMDB *dl, MDB_cursor *cursor, int first,
                           MDB_val *key, MDB_val *value)
 {
-    int     rc;
+    int rc;
 
     if (first)
         return mdb_cursor_get(cursor, key, value, MDB_FIRST);
@@ -200,8 +201,8 @@ static int dict_lmdb_sequence(DICT *d, int first, const char **key_r,
     MDB_txn *txn;
     MDB_val key;
     MDB_val value;
-    int     status;
-    int     rc;
+    int status;
+    int rc;
 
     if (!first && !dl->seq_active)
         return DICT_NOTFOUND;
@@ -253,7 +254,7 @@ static int dict_lmdb_env_check(DICT_LMDB *dl)
     MDB_txn *txn;
     MDB_val key;
     MDB_val value;
-    int     rc;
+    int rc;
 
     if ((rc = dict_lmdb_txn_begin(dl->env, MDB_RDONLY, &txn)) != 0)
         return rc;
@@ -268,11 +269,25 @@ static int dict_lmdb_env_check(DICT_LMDB *dl)
     return rc;
 }
 
+/*
+ * dict_lmdb_check_age - warn, as Postfix does, when the source was edited
+ * after the last build, unless that was moments ago (a build may follow).
+ */
+static void dict_lmdb_check_age(DICT_LMDB *dl, time_t db_mtime)
+{
+    struct stat st;
+
+    if (stat(dl->dict.name, &st) == 0 && st.st_mtime > db_mtime
+        && st.st_mtime < time(NULL) - 100)
+        msg_warn("database %s is older than source file %s", dl->path,
+                 dl->dict.name);
+}
+
 /* dict_lmdb_env_open - open the environment under a shared lock. */
 static int dict_lmdb_env_open(DICT_LMDB *dl, STRBUF *err)
 {
     struct stat st;
-    int     rc;
+    int rc;
 
     if ((dl->lock_fd = open(dl->path, O_RDONLY | O_CLOEXEC)) < 0
         || fstat(dl->lock_fd, &st) < 0) {
@@ -314,6 +329,8 @@ static int dict_lmdb_env_open(DICT_LMDB *dl, STRBUF *err)
         strbuf_printf(err, "unlock %s: %s", dl->path, strerror(errno));
         rc = -1;
     }
+    if (rc == 0)
+        dict_lmdb_check_age(dl, st.st_mtime);
     return rc;
 }
 
@@ -339,11 +356,11 @@ DICT *dict_lmdb_open(const char *name, int flags, STRBUF *err)
     return &dl->dict;
 }
 
- /*
-  * The builder.  The source is parsed into memory first, so that a bad
-  * line is reported before the table is touched and so that the write
-  * transaction can be redone from the same entries when the map is full.
-  */
+/*
+ * The builder.  The source is parsed into memory first, so that a bad
+ * line is reported before the table is touched and so that the write
+ * transaction can be redone from the same entries when the map is full.
+ */
 typedef struct DICT_LMDB_ENTRY {
     char   *key;
     char   *value;
@@ -387,7 +404,7 @@ static int dict_lmdb_build_add(const char *key, const char *value, int lineno,
 static int dict_lmdb_build_file(DICT_LMDB_BUILD *b, STRBUF *err)
 {
     struct stat st;
-    mode_t  mode;
+    mode_t mode;
 
     if (stat(b->source, &st) < 0) {
         strbuf_printf(err, "stat %s: %s", b->source, strerror(errno));
@@ -455,13 +472,15 @@ static int dict_lmdb_build_txn(DICT_LMDB_BUILD *b, size_t *done_r,
     MDB_dbi dbi;
     MDB_val key;
     MDB_val value;
-    size_t  i = 0;
-    int     rc;
+    size_t i;
+    int rc;
 
+    *done_r = 0;
     if ((rc = dict_lmdb_txn_begin(b->env, 0, &txn)) != 0) {
         strbuf_printf(err, "write %s: %s", b->db_path, mdb_strerror(rc));
         return -1;
     }
+
     /*
      * mdb_drop() walks the old tree to free its pages, so a damaged table
      * cannot be emptied; the file must be removed before a new build.
@@ -469,7 +488,6 @@ static int dict_lmdb_build_txn(DICT_LMDB_BUILD *b, size_t *done_r,
     if ((rc = mdb_dbi_open(txn, NULL, 0, &dbi)) != 0
         || (rc = mdb_drop(txn, dbi, 0)) != 0) {
         mdb_txn_abort(txn);
-        *done_r = 0;
         if (rc == MDB_MAP_FULL)
             return rc;
         strbuf_printf(err, "empty %s (remove the file if it is damaged): %s",
@@ -509,11 +527,11 @@ static int dict_lmdb_build_txn(DICT_LMDB_BUILD *b, size_t *done_r,
 static int dict_lmdb_build_grow(DICT_LMDB_BUILD *b, size_t done,
                                 STRBUF *err)
 {
-    size_t  step = dict_lmdb_map_size;
-    double  want = (double) b->map_size * 1.25
+    size_t step = dict_lmdb_map_size;
+    double want = (double) b->map_size * 1.25
         * ((double) b->count + 1) / ((double) done + 1);
-    size_t  steps = 1;
-    int     rc;
+    size_t steps = 1;
+    int rc;
 
     if (want > (double) b->map_size)
         steps = (size_t) ((want - (double) b->map_size) / (double) step) + 1;
@@ -537,8 +555,8 @@ static int dict_lmdb_build_grow(DICT_LMDB_BUILD *b, size_t done,
 /* dict_lmdb_build_write - open the environment and write the table. */
 static int dict_lmdb_build_write(DICT_LMDB_BUILD *b, STRBUF *err)
 {
-    size_t  done;
-    int     rc;
+    size_t done;
+    int rc;
 
     if (dict_lmdb_build_file(b, err) < 0)
         return -1;
@@ -565,7 +583,7 @@ int dict_lmdb_build(const char *source_path, const char *db_path, int flags,
 {
     DICT_LMDB_BUILD b;
     STRBUF *path = NULL;
-    int     status;
+    int status;
 
     memset(&b, 0, sizeof(b));
     b.source = source_path;

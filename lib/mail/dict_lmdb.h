@@ -46,7 +46,9 @@ void    dict_lmdb_set_map_size(size_t size);
  *
  * The whole source is parsed before the table is touched, and the table
  * is replaced in one transaction: on any error (a bad source line, a key
- * too long for LMDB, a write error) the old content stays as it was.
+ * too long for LMDB, a write error) the old content stays as it was, and
+ * a file that this call created is removed.  A damaged table cannot be
+ * emptied (LMDB walks the old tree): remove the file first.
  * Returns 0, or -1 with the reason in err ("SOURCE, line N: ..." where
  * there is a line to blame).
  */

@@ -209,19 +209,19 @@ static int dict_pcre_expand(const char *tmpl, const char *subject,
         }
         cp++;
         if (*cp == '{' || *cp == '(') {
-            char open = *cp;
-            char close = open == '{' ? '}' : ')';
+            char lparen = *cp;
+            char rparen = lparen == '{' ? '}' : ')';
             int level = 1;
 
             name = ++cp;
             for (; *cp; cp++)
-                if (*cp == open)
+                if (*cp == lparen)
                     level++;
-                else if (*cp == close && --level == 0)
+                else if (*cp == rparen && --level == 0)
                     break;
             if (*cp == 0) {
-                strbuf_printf(why, "missing \"%c\" after \"$%c\"", close,
-                              open);
+                strbuf_printf(why, "missing \"%c\" after \"$%c\"", rparen,
+                              lparen);
                 return -1;
             }
             len = (size_t) (cp++ - name);

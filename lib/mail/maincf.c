@@ -130,22 +130,15 @@ int maincf_parse(MAINCF *cf, const char *text, size_t len, STRBUF *err)
     return 0;
 }
 
+static int maincf_parse_cb(void *ctx, const char *text, size_t len,
+                           STRBUF *err)
+{
+    return maincf_parse(ctx, text, len, err);
+}
+
 int maincf_read(MAINCF *cf, STRBUF *err)
 {
-    STRBUF *text = strbuf_alloc(8192);
-    int saved_errno = 0;
-    int rc;
-
-    if (cfline_read_file(cf->path, text) < 0) {
-        saved_errno = errno;
-        strbuf_printf(err, "open %s: %s", cf->path, strerror(errno));
-        rc = -1;
-    } else {
-        rc = maincf_parse(cf, text->data, text->len, err);
-    }
-    strbuf_free(&text);
-    errno = saved_errno;                /* callers tell ENOENT apart */
-    return rc;
+    return cfline_parse_file(cf->path, maincf_parse_cb, cf, err);
 }
 
 const MAINCF_ENTRY *maincf_find(const MAINCF *cf, const char *name)

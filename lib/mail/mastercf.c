@@ -257,19 +257,15 @@ int mastercf_parse(MASTERCF *cf, const char *text, size_t len, STRBUF *err)
     return 0;
 }
 
+static int mastercf_parse_cb(void *ctx, const char *text, size_t len,
+                             STRBUF *err)
+{
+    return mastercf_parse(ctx, text, len, err);
+}
+
 int mastercf_read(MASTERCF *cf, STRBUF *err)
 {
-    STRBUF *text = strbuf_alloc(8192);
-    int rc;
-
-    if (cfline_read_file(cf->path, text) < 0) {
-        strbuf_printf(err, "open %s: %s", cf->path, strerror(errno));
-        rc = -1;
-    } else {
-        rc = mastercf_parse(cf, text->data, text->len, err);
-    }
-    strbuf_free(&text);
-    return rc;
+    return cfline_parse_file(cf->path, mastercf_parse_cb, cf, err);
 }
 
 MASTER_ENT *mastercf_find(const MASTERCF *cf, const char *service,

@@ -126,6 +126,23 @@ void server_drop_privileges(const char *user, const char *root_dir)
         msg_fatal("could switch back to root after dropping privileges");
 }
 
+/* Numeric address and port of an inet socket address; else unchanged. */
+static void server_format_addr(const struct sockaddr_storage *ss, char *addr,
+                               size_t size, int *port)
+{
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *) ss;
+
+        inet_ntop(AF_INET, &sin->sin_addr, addr, (socklen_t) size);
+        *port = ntohs(sin->sin_port);
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *) ss;
+
+        inet_ntop(AF_INET6, &sin6->sin6_addr, addr, (socklen_t) size);
+        *port = ntohs(sin6->sin6_port);
+    }
+}
+
 static void server_fill_client(SERVER_CLIENT *client, int fd)
 {
     struct sockaddr_storage ss;
@@ -137,36 +154,13 @@ static void server_fill_client(SERVER_CLIENT *client, int fd)
     strcpy(client->local_addr, "local");
     if (getpeername(fd, (struct sockaddr *) &ss, &len) == 0) {
         client->family = ss.ss_family;
-        if (ss.ss_family == AF_INET) {
-            struct sockaddr_in *sin = (struct sockaddr_in *) &ss;
-
-            inet_ntop(AF_INET, &sin->sin_addr, client->addr,
-                      sizeof(client->addr));
-            client->port = ntohs(sin->sin_port);
-        } else if (ss.ss_family == AF_INET6) {
-            struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *) &ss;
-
-            inet_ntop(AF_INET6, &sin6->sin6_addr, client->addr,
-                      sizeof(client->addr));
-            client->port = ntohs(sin6->sin6_port);
-        }
+        server_format_addr(&ss, client->addr, sizeof(client->addr),
+                           &client->port);
     }
     len = sizeof(ss);
-    if (getsockname(fd, (struct sockaddr *) &ss, &len) == 0) {
-        if (ss.ss_family == AF_INET) {
-            struct sockaddr_in *sin = (struct sockaddr_in *) &ss;
-
-            inet_ntop(AF_INET, &sin->sin_addr, client->local_addr,
-                      sizeof(client->local_addr));
-            client->local_port = ntohs(sin->sin_port);
-        } else if (ss.ss_family == AF_INET6) {
-            struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *) &ss;
-
-            inet_ntop(AF_INET6, &sin6->sin6_addr, client->local_addr,
-                      sizeof(client->local_addr));
-            client->local_port = ntohs(sin6->sin6_port);
-        }
-    }
+    if (getsockname(fd, (struct sockaddr *) &ss, &len) == 0)
+        server_format_addr(&ss, client->local_addr, sizeof(client->local_addr),
+                           &client->local_port);
 }
 
 /* Accept on a listener; -1 when another process was faster. */

@@ -121,3 +121,22 @@ int cfline_read_file(const char *path, STRBUF *buf)
     close(fd);
     return 0;
 }
+
+int cfline_parse_file(const char *path, CFLINE_PARSE_FN parse, void *ctx,
+                      STRBUF *err)
+{
+    STRBUF *text = strbuf_alloc(8192);
+    int saved_errno = 0;
+    int rc;
+
+    if (cfline_read_file(path, text) < 0) {
+        saved_errno = errno;
+        strbuf_printf(err, "open %s: %s", path, strerror(errno));
+        rc = -1;
+    } else {
+        rc = parse(ctx, text->data, text->len, err);
+    }
+    strbuf_free(&text);
+    errno = saved_errno;
+    return rc;
+}

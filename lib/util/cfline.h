@@ -38,4 +38,13 @@ int     cfline_next(CFLINE *cf, STRBUF *buf, int *lineno_r, int *leading_ws_r);
 /* Read a whole file into buf; -1 with errno set on failure. */
 int     cfline_read_file(const char *path, STRBUF *buf);
 
+/*
+ * Read path and hand its text to parse(); a file that cannot be read is
+ * "open PATH: reason" in err, with errno kept for the caller (ENOENT).
+ */
+typedef int (*CFLINE_PARSE_FN)(void *ctx, const char *text, size_t len,
+                               STRBUF *err);
+int     cfline_parse_file(const char *path, CFLINE_PARSE_FN parse, void *ctx,
+                          STRBUF *err);
+
 #endif

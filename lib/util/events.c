@@ -125,6 +125,7 @@ void event_loop(long long max_ms)
     struct pollfd *pfds;
     int npfd = 0;
     long long wait = max_ms;
+    unsigned long long seq_limit;
     int rc;
 
     pfds = xreallocarray(NULL, (size_t) (event_fd_slots ? event_fd_slots : 1),
@@ -154,8 +155,15 @@ void event_loop(long long max_ms)
         msg_fatal("event_loop: poll: %m");
     event_clock = stream_now_ms();
 
-    /* Timers first: they are due regardless of I/O. */
-    while (event_timers && event_timers->when <= event_clock) {
+    /*
+     * Timers first: they are due regardless of I/O.  A timer requested by
+     * a callback from here waits for the next call, even with delay 0:
+     * otherwise one that re-arms itself runs until the clock ticks.  New
+     * timers sort after every due one, so stopping at the first is right.
+     */
+    seq_limit = event_seq;
+    while (event_timers && event_timers->when <= event_clock
+           && event_timers->seq < seq_limit) {
         EVENT_TIMER *t = event_timers;
         EVENT_FN fn = t->fn;
         void *context = t->context;
@@ -167,18 +175,24 @@ void event_loop(long long max_ms)
     for (int i = 0; rc > 0 && i < npfd; i++) {
         int fd = pfds[i].fd;
         int ev = 0;
+        int mask;
 
         if (pfds[i].revents == 0)
             continue;
-        /* A callback may have disabled or replaced this fd meanwhile. */
-        if (fd >= event_fd_slots || event_fds[fd].mask == 0)
+        /*
+         * A callback may have disabled or replaced this fd meanwhile:
+         * deliver only what the fd is enabled for now.
+         */
+        if (fd >= event_fd_slots || (mask = event_fds[fd].mask) == 0)
             continue;
-        if (pfds[i].revents & POLLIN)
+        if ((pfds[i].revents & POLLIN) && (mask & EVENT_READ))
             ev |= EVENT_READ;
-        if (pfds[i].revents & POLLOUT)
+        if ((pfds[i].revents & POLLOUT) && (mask & EVENT_WRITE))
             ev |= EVENT_WRITE;
         if (pfds[i].revents & (POLLERR | POLLHUP | POLLNVAL))
-            ev |= EVENT_XCPT | (event_fds[fd].mask & EVENT_READ);
+            ev |= EVENT_XCPT | (mask & EVENT_READ);
+        if (ev == 0)
+            continue;
         event_fds[fd].fn(ev, event_fds[fd].context);
     }
     free(pfds);

@@ -23,8 +23,14 @@ int file_write_atomic(const char *path, const void *data, size_t len,
     if (stat(path, &st) == 0)
         mode = st.st_mode & 07777;
     strbuf_printf(tmp, "%s.tmp.%ld", path, (long) getpid());
-    if ((fd = open(tmp->data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-                   mode)) < 0) {
+    /*
+     * The name is predictable and the directory may belong to another
+     * user (master writes into data_directory as root): remove what is
+     * there and create our own file, never following a planted symlink.
+     */
+    (void) unlink(tmp->data);
+    if ((fd = open(tmp->data, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW
+                   | O_CLOEXEC, mode)) < 0) {
         strbuf_printf(err, "create %s: %s", tmp->data, strerror(errno));
         strbuf_free(&tmp);
         return -1;

@@ -9,6 +9,7 @@
 #include "util/xmalloc.h"
 
 #define MAC_MAX_DEPTH   100
+#define MAC_MAX_OUTPUT  (1024 * 1024)   /* $a$a$a... chains grow fast */
 
 typedef struct MAC_STATE {
     int     flags;
@@ -66,6 +67,11 @@ static int mac_expand_name(MAC_STATE *st, STRBUF *out, const char *name,
                 rc = mac_expand_text(st, out, value, strlen(value));
             }
             st->depth--;
+            if (rc == 0 && out->len > MAC_MAX_OUTPUT) {
+                strbuf_printf(st->err, "expansion of \"%s\" is longer than "
+                              "%d bytes", key, MAC_MAX_OUTPUT);
+                rc = -1;
+            }
         } else {
             strbuf_cat(out, value);
         }

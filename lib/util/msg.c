@@ -130,10 +130,14 @@ void msg_vlog(int level, const char *fmt, va_list ap)
     int saved_errno = errno;
     char text[4096];
     char line[4096 + 600];
-    const char *sev = msg_severity[level];
-    const char *sep = *sev ? ": " : "";
+    const char *sev;
+    const char *sep;
     int n;
 
+    if (level < MSG_INFO || level > MSG_PANIC)
+        level = MSG_PANIC;
+    sev = msg_severity[level];
+    sep = *sev ? ": " : "";
     errno = saved_errno;                /* for %m */
     vsnprintf(text, sizeof(text), fmt, ap);
     msg_clean(text);

@@ -13,7 +13,10 @@ int     str_to_long(const char *str, long min, long max, long *value_r);
 int     str_to_ulong(const char *str, unsigned long max,
                      unsigned long *value_r);
 
-/* Parse a leading run of digits of at most 'len' characters. */
+/*
+ * Parse a counted run of digits: exactly the first 'len' characters, which
+ * must all be digits (e.g. len = strspn(str, "0123456789")).
+ */
 int     str_to_ulong_n(const char *str, size_t len, unsigned long max,
                        unsigned long *value_r);
 

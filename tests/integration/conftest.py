@@ -163,11 +163,31 @@ class Instance:
         return ["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}",
                 "--clear-groups", "--"] + cmd
 
+    def env(self, extra=None):
+        """The environment for programs of this instance.  Sanitizer
+        reports (make asan) from any process go to files checked at the
+        end of the test."""
+        env = dict(os.environ)
+        env["ASAN_OPTIONS"] = (f"log_path={self.root}/sanitizer:"
+                               "abort_on_error=0")
+        env["UBSAN_OPTIONS"] = (f"log_path={self.root}/sanitizer:"
+                                "print_stacktrace=1")
+        env.update(extra or {})
+        return env
+
+    def sanitizer_reports(self):
+        reports = []
+        for name in sorted(os.listdir(self.root)):
+            if name.startswith("sanitizer."):
+                with open(os.path.join(self.root, name)) as f:
+                    reports.append(f.read())
+        return reports
+
     def postern(self, *args, check=True, input=None, env=None):
         """Run postern -c CONFIG ARGS; returns the CompletedProcess."""
         cmd = self.as_user([bin_path("postern"), "-c", self.config_dir, *args])
         res = subprocess.run(cmd, input=input, capture_output=True, text=True,
-                             env=env, timeout=60)
+                             env=self.env(env), timeout=60)
         if check and res.returncode != 0:
             raise AssertionError(
                 f"{' '.join(cmd)} exited {res.returncode}\n"
@@ -246,6 +266,9 @@ def instance():
     inst = Instance(root)
     try:
         yield inst
+        inst.stop()
+        reports = inst.sanitizer_reports()
+        assert not reports, "sanitizer reports:\n" + "\n".join(reports)
     finally:
         inst.stop()
         shutil.rmtree(root, ignore_errors=True)

@@ -76,6 +76,7 @@ def test_second_master_refused(instance):
     assert res.returncode != 0 and "already running" in res.stderr
     # The master binary itself refuses too (lock, not just the command).
     res = subprocess.run([bin_path("master"), "-c", instance.config_dir],
+                         env=instance.env(),
                          capture_output=True, text=True, timeout=30)
     assert res.returncode != 0 and "already running" in res.stderr
     assert f"pid {pid}" in res.stderr

@@ -475,18 +475,26 @@ static void test_load_fatal(void **state)
 static void test_load_oversized(void **state)
 {
     STRBUF *text = strbuf_alloc(1024 * 1024 + 64);
+    STRBUF *err = strbuf_alloc(128);
     const char *dir;
 
     (void) state;
+    /* Large values load; an expansion past 1 MiB is refused. */
     strbuf_cat(text, "mail_name = ");
-    for (int i = 0; i < 1024 * 1024; i++)
+    for (int i = 0; i < 300 * 1024; i++)
         strbuf_addch(text, 'm');
     strbuf_cat(text, "\nrecipient_delimiter = $mail_name$mail_name\n");
     dir = conf_dir("big", text->data);
     load_ok(dir, NULL);
-    assert_int_equal(strlen(var_mail_name), 1024 * 1024);
-    assert_int_equal(strlen(var_recipient_delimiter), 2 * 1024 * 1024);
+    assert_int_equal(strlen(var_mail_name), 300 * 1024);
+    assert_int_equal(strlen(var_recipient_delimiter), 2 * 300 * 1024);
+    strbuf_cat(text, "multi_instance_name = $recipient_delimiter"
+               "$recipient_delimiter\n");
+    dir = conf_dir("bigger", text->data);
+    assert_int_equal(params_load_r(dir, NULL, 0, err), -1);
+    assert_non_null(strstr(err->data, "longer than"));
     strbuf_free(&text);
+    strbuf_free(&err);
 }
 
 static void test_config_dir_choice(void **state)
