@@ -35,7 +35,7 @@ static pid_t ctl_master_pid(void)
     int fd;
 
     strbuf_printf(path, "%s/master.pid", var_data_directory);
-    if ((fd = open(path->data, O_RDWR | O_CLOEXEC)) >= 0) {
+    if ((fd = open(path->data, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) >= 0) {
         memset(&fl, 0, sizeof(fl));
         fl.l_type = F_WRLCK;
         fl.l_whence = SEEK_SET;

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "mail/master_conf.h"
@@ -61,9 +62,23 @@ static void master_lock(void)
 
     strbuf_printf(path, "%s/master.pid", var_data_directory);
     master_pid_path = xstrdup(path->data);
-    if ((master_lock_fd = open(path->data, O_RDWR | O_CREAT | O_CLOEXEC,
-                               0644)) < 0)
+    /*
+     * data_directory belongs to mail_owner: never follow a link planted
+     * there, and never write into anything but our own plain file.
+     */
+    if ((master_lock_fd = open(path->data, O_RDWR | O_CREAT | O_CLOEXEC
+                               | O_NOFOLLOW, 0644)) < 0)
         msg_fatal("open %s: %m", path->data);
+    {
+        struct stat st;
+
+        if (fstat(master_lock_fd, &st) < 0)
+            msg_fatal("fstat %s: %m", path->data);
+        if (!S_ISREG(st.st_mode) || st.st_nlink != 1
+            || (st.st_uid != geteuid() && st.st_uid != 0))
+            msg_fatal("%s: not a plain file of ours -- refusing to use it",
+                      path->data);
+    }
     memset(&fl, 0, sizeof(fl));
     fl.l_type = F_WRLCK;
     fl.l_whence = SEEK_SET;
@@ -340,7 +355,8 @@ int main(int argc, char **argv)
     {
         STRBUF *path = strbuf_alloc(256);
 
-        strbuf_printf(path, "%s/main.cf.running", var_data_directory);
+        /* In pid/, which only root can write when we run as root. */
+        strbuf_printf(path, "%s/pid/main.cf.running", var_queue_directory);
         master_running_cf = xstrdup(path->data);
         strbuf_free(&path);
     }
