@@ -63,3 +63,31 @@ int token_next_braced(TOKEN_CURSOR *cur, const char *delim,
     *len_r = (size_t) (end - start);
     return 1;
 }
+
+int token_next_grouped(TOKEN_CURSOR *cur, const char *delim,
+                       const char **tok_r, size_t *len_r,
+                       const char **error_r)
+{
+    const char *start = cur->pos + strspn(cur->pos, delim);
+    const char *cp = start;
+    int depth = 0;
+
+    for (; *cp; cp++) {
+        if (*cp == '{')
+            depth++;
+        else if (*cp == '}' && depth > 0)
+            depth--;
+        else if (depth == 0 && strchr(delim, *cp))
+            break;
+    }
+    cur->pos = cp;
+    if (depth > 0) {
+        *error_r = "missing '}'";
+        return -1;
+    }
+    if (cp == start)
+        return 0;
+    *tok_r = start;
+    *len_r = (size_t) (cp - start);
+    return 1;
+}

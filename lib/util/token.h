@@ -32,6 +32,15 @@ int     token_next_braced(TOKEN_CURSOR *cur, const char *delim,
                           const char **tok_r, size_t *len_r,
                           const char **error_r);
 
+/*
+ * Like token_next(), but delimiters inside braces do not split, and the
+ * braces stay: "inline:{ a=1, b=2 }, lmdb:/x" gives "inline:{ a=1, b=2 }"
+ * and "lmdb:/x" (Postfix mystrtokq).  -1 with *error_r on a missing "}".
+ */
+int     token_next_grouped(TOKEN_CURSOR *cur, const char *delim,
+                           const char **tok_r, size_t *len_r,
+                           const char **error_r);
+
 /* Find the "}" matching the "{" at str[0]; NULL if unbalanced. */
 const char *token_match_brace(const char *str);
 

@@ -243,7 +243,9 @@ def test_stop_waits_for_sessions_then_kills(instance):
     started = time.monotonic()
     instance.postern("stop")
     assert time.monotonic() - started < 15
-    assert not pid_alive(pid) and not pid_alive(child)
+    # The lock goes a moment before the process.
+    wait_for(lambda: not pid_alive(pid) and not pid_alive(child),
+             what="master and child exit")
     assert "still running after" in instance.log()
     c.close()
 
@@ -314,4 +316,4 @@ def test_ordinary_user_runs_everything(user_instance):
     assert int(c.hello()["pid"]) != int(info["pid"])
     c.close()
     inst.postern("stop")
-    assert not pid_alive(pid)
+    wait_for(lambda: not pid_alive(pid), what="master exit")
