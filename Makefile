@@ -40,7 +40,7 @@ CFLAGS   ?=
 ALL_CFLAGS := $(CFLAGS_BASE) $(CFLAGS)
 LDFLAGS  ?=
 ALL_LDFLAGS := -pie -Wl,-z,relro,-z,now $(LDFLAGS_SAN) $(LDFLAGS)
-LIBS     := $(PKG_LIBS)
+LIBS     := $(PKG_LIBS) -lresolv
 
 OBJ      := $(BUILD)/obj
 
@@ -51,16 +51,28 @@ LIBPOSTERN := $(BUILD)/libpostern.a
 
 # --- programs --------------------------------------------------------------
 # Each program: NAME_SRCS and where it is installed (bin or libexec).
-BIN_PROGRAMS     := postern
-LIBEXEC_PROGRAMS := master
+# Programs whose sources exist (services arrive one folder at a time).
+present = $(foreach p,$(1),$(if $(strip $($(p)_SRCS)),$(p)))
 
-postern_SRCS := cmd/postern.c cmd/postern_conf.c cmd/postern_map.c \
-                cmd/postern_ctl.c
-master_SRCS  := $(wildcard master/*.c)
+postern_SRCS  := cmd/postern.c cmd/postern_conf.c cmd/postern_map.c \
+                 cmd/postern_ctl.c $(wildcard cmd/postern_queue*.c)
+sendmail_SRCS := $(wildcard cmd/sendmail*.c)
+postdrop_SRCS := $(wildcard cmd/postdrop*.c)
+master_SRCS   := $(wildcard master/*.c)
+anvil_SRCS    := $(wildcard anvil/*.c)
+cleanup_SRCS  := $(wildcard cleanup/*.c)
+smtpd_SRCS    := $(wildcard smtpd/*.c)
+pickup_SRCS   := $(wildcard pickup/*.c)
+showq_SRCS    := $(wildcard showq/*.c)
+
+BIN_PROGRAMS     := $(call present,postern sendmail)
+LIBEXEC_PROGRAMS := $(call present,master anvil cleanup smtpd pickup showq \
+                                   postdrop)
 
 # Test-only programs (fixtures), never installed.
-TEST_PROGRAMS := $(BUILD)/tests/libexec/testsvc
+TEST_PROGRAMS := $(BUILD)/tests/libexec/testsvc $(BUILD)/tests/libexec/anvilc
 testsvc_SRCS  := tests/fixtures/testsvc.c
+anvilc_SRCS   := tests/fixtures/anvilc.c
 
 PROGRAMS := $(BIN_PROGRAMS:%=$(BUILD)/bin/%) \
             $(LIBEXEC_PROGRAMS:%=$(BUILD)/libexec/%)

@@ -3,6 +3,7 @@
  *
  *   postern [-c DIR] [-v] conf ...     postconf(1) work-alike
  *   postern [-c DIR] [-v] map ...      postmap(1) work-alike
+ *   postern [-c DIR] [-v] queue ...    mailq(1), postqueue(1), postcat(1)
  *
  * See postern(1).  -c DIR (or POSTERN_CONFIG_DIR) selects the config
  * directory for every subcommand.
@@ -22,6 +23,7 @@ static const struct {
 } postern_commands[] = {
     {"conf", postern_conf_main},
     {"map", postern_map_main},
+    {"queue", postern_queue_main},
     {"start", postern_ctl_main},
     {"start-fg", postern_ctl_main},
     {"stop", postern_ctl_main},
@@ -39,7 +41,9 @@ static void postern_usage(void)
             "  start | start-fg | stop | abort | reload | status | check\n"
             "          control the mail system (like postfix)\n"
             "  conf    show or edit main.cf and master.cf (like postconf)\n"
-            "  map     build or query lookup tables (like postmap)\n");
+            "  map     build or query lookup tables (like postmap)\n"
+            "  queue   list the queue or show a message (like mailq, "
+            "postcat)\n");
     exit(2);
 }
 

@@ -16,6 +16,7 @@
 
 #include "mail/master_proto.h"
 #include "mail/params.h"
+#include "mail/trigger.h"
 #include "master.h"
 #include "util/events.h"
 #include "util/msg.h"
@@ -483,24 +484,13 @@ void master_throttle(MASTER_SERV *serv)
 static void master_wakeup_event(int event, void *context)
 {
     MASTER_SERV *serv = context;
-    struct sockaddr_un sun;
-    char trigger = MASTER_TRIGGER_WAKEUP;
-    int fd;
+    char trigger = TRIGGER_WAKEUP;
 
     (void) event;
-    if (strcmp(serv->type, "unix") == 0 && !master_stopping) {
-        memset(&sun, 0, sizeof(sun));
-        sun.sun_family = AF_UNIX;
-        snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/%s",
-                 serv->private_ ? "private" : "public", serv->name);
-        if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
-                         0)) >= 0) {
-            if (connect(fd, (struct sockaddr *) &sun, sizeof(sun)) < 0
-                || write(fd, &trigger, 1) != 1)
-                msg_warn("service %s: wakeup: %m", serv->key);
-            close(fd);
-        }
-    }
+    if (strcmp(serv->type, "unix") == 0 && !master_stopping
+        && trigger_send(serv->private_ ? "private" : "public", serv->name,
+                        &trigger, 1) < 0)
+        msg_warn("service %s: wakeup: %m", serv->key);
     event_request_timer(master_wakeup_event, serv,
                         (long long) serv->wakeup * 1000);
 }

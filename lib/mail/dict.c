@@ -20,6 +20,8 @@ static const struct {
     {"texthash", dict_texthash_open},
     {"inline", dict_inline_open},
     {"static", dict_static_open},
+    {"unix", dict_unix_open},
+    {"proxy", dict_proxy_open},         /* no proxymap: opens TYPE:NAME */
 };
 
 /* Open tables by "type:name|flags"; see dict.h on why they are shared. */

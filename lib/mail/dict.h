@@ -3,10 +3,13 @@
  *
  * Types: lmdb (built by "postern map"), pcre (pcre_table(5) syntax),
  * texthash (a source file read into memory), inline:{ k=v, ... },
- * static:value.  Every lookup answers one of three things, and callers
- * must keep them apart: found, not found, or failed (a table that cannot
- * be read, a corrupt file).  A failure lets smtpd answer 4xx instead of
- * rejecting or accepting mail on a broken table (Postfix dict->error).
+ * static:value, unix:passwd.byname and unix:group.byname (the system
+ * databases), and proxy:TYPE:NAME, which Postfix configurations use and
+ * which opens TYPE:NAME directly.  Every lookup answers one of three
+ * things, and callers must keep them apart: found, not found, or failed
+ * (a table that cannot be read, a corrupt file).  A failure lets smtpd
+ * answer 4xx instead of rejecting or accepting mail on a broken table
+ * (Postfix dict->error).
  *
  * Tables are shared by "type:name" within a process with a reference
  * count, because LMDB forbids opening one file twice in a process.
@@ -88,6 +91,9 @@ DICT   *dict_pcre_open(const char *name, int flags, STRBUF *err);
 DICT   *dict_texthash_open(const char *name, int flags, STRBUF *err);
 DICT   *dict_inline_open(const char *name, int flags, STRBUF *err);
 DICT   *dict_static_open(const char *name, int flags, STRBUF *err);
+DICT   *dict_unix_open(const char *name, int flags, STRBUF *err);
+/* proxy:TYPE:NAME opens TYPE:NAME here: Postern has no proxymap(8). */
+DICT   *dict_proxy_open(const char *name, int flags, STRBUF *err);
 
 /* Is "type" a table type this build knows? */
 int     dict_type_known(const char *type);

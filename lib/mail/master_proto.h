@@ -34,7 +34,6 @@ typedef struct MASTER_STATUS {
     int     status;                     /* MASTER_STAT_* */
 } MASTER_STATUS;
 
-/* The trigger master writes to a service with a wakeup time. */
-#define MASTER_TRIGGER_WAKEUP   'W'
+/* master pokes services with a wakeup time with TRIGGER_WAKEUP (trigger.h). */
 
 #endif

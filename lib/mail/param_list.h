@@ -22,6 +22,18 @@
  * Keep the list sorted by name.
  */
 
+P_INT(access_map_defer_code, "450", 400, 499,
+      "The reply code for DEFER in an access(5) table.")
+P_INT(access_map_reject_code, "554", 500, 599,
+      "The reply code for REJECT in an access(5) table.")
+P_BOOL(allow_percent_hack, "yes",
+       "Rewrite user%domain@ourdomain to user@domain for local domains.")
+P_TIME(anvil_rate_time_unit, "60s", 's', 1, 86400,
+       "The time unit over which client connection rates are counted.")
+P_TIME(anvil_status_update_time, "600s", 's', 1, 86400,
+       "How often the anvil service logs its peak counts.")
+P_STR(canonical_maps, "",
+      "Tables that rewrite sender and recipient addresses in cleanup.")
 P_STR(command_directory, DEF_COMMAND_DIR,
       "Where the postern(1), sendmail(1) and mailq(1) commands are installed.")
 P_STR(compatibility_level, "3.6",
@@ -41,14 +53,45 @@ P_STR(default_database_type, "lmdb",
 P_INT(default_process_limit, "100", 1, 100000,
       "The most processes of one service at a time, when its master.cf "
       "maxproc field is \"-\".")
+P_INT(defer_code, "450", 400, 499,
+      "The reply code for the defer restriction.")
+P_BOOL(disable_vrfy_command, "yes",
+       "Refuse the SMTP VRFY command (502 5.5.1). Postern refuses VRFY "
+       "unless this is set to no (Postfix allows it by default): it only "
+       "helps address harvesting.")
+P_STR(dns_servers, "",
+      "The DNS servers Postern queries, as address or address:port "
+      "(IPv4: 127.0.0.1:5353); empty: the system's (/etc/resolv.conf). "
+      "Postern-specific: lets tests and split-horizon setups use their "
+      "own resolver.")
+P_STR(header_checks, "",
+      "pcre: tables matched against each message header in cleanup; the "
+      "actions are REJECT, HOLD, DISCARD, WARN, PREPEND and IGNORE.")
+P_INT(header_size_limit, "102400", 1024, 1 << 30,
+      "The most bytes of message headers; longer headers end the header "
+      "section and the rest is treated as body.")
+P_INT(hopcount_limit, "50", 1, 1000,
+      "The most Received: headers a message may have before it is "
+      "rejected as looping (5.4.6).")
 P_STR(inet_interfaces, "all",
       "The addresses inet services listen on when their master.cf entry "
       "names no host: all, loopback-only, or a list of addresses.")
 P_STR(inet_protocols, "all",
       "The IP versions in use: all, ipv4, ipv6, or ipv4, ipv6.")
+P_INT(invalid_hostname_reject_code, "501", 400, 599,
+      "The reply code for reject_invalid_helo_hostname.")
+P_TIME(ipc_timeout, "3600s", 's', 1, 86400,
+       "How long a service waits for another service's next request or "
+       "reply.")
+P_INT(line_length_limit, "2048", 256, 1 << 24,
+      "The longest SMTP line smtpd reads in one piece; longer message "
+      "lines are kept whole, longer commands are refused.")
 P_LONG(lmdb_map_size, "16777216", 1, 1L << 40,
        "The initial size of an lmdb: table in bytes; a table grows in steps "
        "of this size when it fills up.")
+P_STR(local_recipient_maps, "proxy:unix:passwd.byname $alias_maps",
+      "Tables of the users of mydestination: recipients not found there "
+      "are refused at RCPT (empty: accept every local recipient).")
 P_STR(mail_name, "Postern",
       "The mail system name, used in the SMTP greeting and in headers.")
 P_STR(mail_owner, "postern",
@@ -63,30 +106,152 @@ P_TIME(max_idle, "100s", 's', 1, 86400 * 365,
        "How long a service process waits for a new client before it exits.")
 P_INT(max_use, "100", 1, 1000000000,
       "How many clients a service process serves before it exits.")
+P_LONG(message_size_limit, "10240000", 0, 1L << 40,
+       "The largest message in bytes, as announced with the SIZE keyword; "
+       "0 means no limit.")
 P_STR(multi_instance_name, "",
       "The name of this instance when several run on one host; it becomes "
       "the default syslog_name.")
+P_STR(mydestination, "$myhostname, localhost.$mydomain, localhost",
+      "The domains this system delivers locally.")
 P_FN(mydomain, param_default_mydomain,
      "The internet domain of this host: by default $myhostname without its "
      "first label, or localdomain.")
 P_FN(myhostname, param_default_myhostname,
      "The fully qualified name of this host: by default the system host "
      "name, with .localdomain added when it has no dot.")
+P_FN(mynetworks, param_default_mynetworks,
+     "The client networks trusted to relay (permit_mynetworks): by default "
+     "the addresses (mynetworks_style host) or networks (subnet) of this "
+     "host's interfaces.")
+P_STR(mynetworks_style, "${{$compatibility_level} <level {2} ? {subnet} : {host}}",
+      "How the default mynetworks is computed: host or subnet.")
+P_STR(myorigin, "$myhostname",
+      "The domain added to addresses without one in local submissions.")
+P_INT(non_fqdn_reject_code, "504", 400, 599,
+      "The reply code for reject_non_fqdn_* restrictions.")
+P_STR(parent_domain_matches_subdomains,
+      "debug_peer_list,fast_flush_domains,mynetworks,permit_mx_backup_networks,qmqpd_authorized_clients,relay_domains,smtpd_access_maps",
+      "The parameters where a domain also matches its subdomains; the "
+      "others need .domain to match subdomains.")
 P_RAW(process_name, "",
       "The name of the running program, set by the program itself. Read-only.")
 P_STR(queue_directory, DEF_QUEUE_DIR,
       "The root of the mail queue; chrooted services run inside it.")
+P_STR(recipient_canonical_maps, "",
+      "Tables that rewrite envelope and header recipients in cleanup.")
 P_STR(recipient_delimiter, "",
       "The characters that separate a user name from an address extension, "
       "as in user+ext@domain; any one of them counts. Empty: no extensions.")
+P_INT(reject_code, "554", 400, 599,
+      "The reply code for the reject restriction.")
+P_STR(relay_domains, "${{$compatibility_level} <level {2} ? {$mydestination} : {}}",
+      "Remote domains this system accepts mail for and relays.")
+P_INT(relay_domains_reject_code, "554", 400, 599,
+      "The reply code for reject_unauth_destination.")
+P_STR(sender_canonical_maps, "",
+      "Tables that rewrite envelope and header senders in cleanup.")
 P_TIME(service_throttle_time, "60s", 's', 1, 86400,
        "How long master waits before it forks a service again after the "
        "service failed at start-up.")
 P_STR(setgid_group, "postdrop",
       "The group that owns maildrop/ and public/, so that the sendmail "
       "command can submit mail and reach public services.")
+P_STR(smtpd_authorized_xclient_hosts, "",
+      "Clients that may use the XCLIENT command to override the client "
+      "address, name, HELO and protocol (for tests and front-end proxies).")
+P_STR(smtpd_banner, "$myhostname ESMTP $mail_name",
+      "The text after 220 in the SMTP greeting.")
+P_INT(smtpd_client_connection_count_limit, "50", 0, 100000,
+      "The most simultaneous connections one client address may have "
+      "(0: no limit).")
+P_STR(smtpd_client_connection_limit_exceptions, "",
+      "Old name of smtpd_client_event_limit_exceptions.")
+P_INT(smtpd_client_connection_rate_limit, "0", 0, 1000000,
+      "The most connections one client address may open per "
+      "anvil_rate_time_unit (0: no limit).")
+P_STR(smtpd_client_event_limit_exceptions,
+      "${smtpd_client_connection_limit_exceptions:$mynetworks}",
+      "Clients exempt from the connection count and rate limits.")
+P_STR(smtpd_client_restrictions, "",
+      "Restrictions on the client address and name.")
+P_STR(smtpd_data_restrictions, "",
+      "Restrictions applied to the DATA command.")
+P_BOOL(smtpd_delay_reject, "yes",
+       "Evaluate client, HELO and sender restrictions at RCPT, so that the "
+       "log shows the recipient.")
+P_TIME(smtpd_error_sleep_time, "1s", 's', 0, 3600,
+       "How long smtpd waits before each error reply once the client has "
+       "made smtpd_soft_error_limit errors.")
+P_BOOL(smtpd_forbid_unauth_pipelining, "yes",
+       "Disconnect clients that send commands ahead of time without "
+       "ESMTP PIPELINING, or before the greeting (554 5.5.0 SMTP protocol "
+       "synchronization), as Postfix 3.9 does by default.")
+P_INT(smtpd_hard_error_limit, "${stress?{1}:{20}}", 1, 1000000,
+      "The number of errors after which smtpd disconnects.")
+P_BOOL(smtpd_helo_required, "no",
+       "Require HELO or EHLO before MAIL.")
+P_STR(smtpd_helo_restrictions, "",
+      "Restrictions on the HELO/EHLO name.")
+P_STR(smtpd_null_access_lookup_key, "<>",
+      "The key used to look up the null sender in access tables.")
+P_BOOL(smtpd_peername_lookup, "yes",
+       "Look up the client hostname (reverse DNS, confirmed forward); off, "
+       "every client is unknown[address].")
+P_INT(smtpd_recipient_limit, "1000", 1, 1000000,
+      "The most recipients of one message.")
+P_STR(smtpd_recipient_restrictions, "",
+      "Restrictions on the recipient address.")
+P_BOOL(smtpd_reject_unlisted_recipient, "yes",
+       "Refuse recipients of local and virtual domains that no table lists.")
+P_STR(smtpd_relay_restrictions,
+      "${{$compatibility_level} <level {1} ? {} : {permit_mynetworks, permit_sasl_authenticated, defer_unauth_destination}}",
+      "Relay control at RCPT; must contain reject_unauth_destination, "
+      "defer_unauth_destination or reject (with "
+      "smtpd_recipient_restrictions).")
+P_STR(smtpd_sender_restrictions, "",
+      "Restrictions on the MAIL FROM address.")
+P_INT(smtpd_soft_error_limit, "10", 0, 1000000,
+      "The number of errors after which smtpd slows down.")
+P_TIME(smtpd_timeout, "${stress?{10}:{300}}s", 's', 1, 86400,
+       "How long smtpd waits for each client command and each piece of "
+       "message data.")
+P_BOOL(smtputf8_enable, "${{$compatibility_level} <level {1} ? {no} : {yes}}",
+       "Support SMTPUTF8 (RFC 6531): UTF-8 addresses and headers.")
 P_TIME(stop_grace_time, "10s", 's', 0, 3600,
        "On postern stop, how long master lets running sessions finish "
        "before it kills them.")
+P_STR(stress, "",
+      "Set by master under overload. Read-only.")
+P_BOOL(strict_rfc821_envelopes, "no",
+       "Require <> around MAIL FROM and RCPT TO addresses and refuse "
+       "comments and phrases in them.")
+P_BOOL(swap_bangpath, "yes",
+       "Rewrite site!user to user@site.")
 P_STR(syslog_name, "${multi_instance_name?{$multi_instance_name}:{postern}}",
       "The prefix of every log line: syslog_name/program[pid].")
+P_INT(unknown_address_reject_code, "450", 400, 599,
+      "The reply code for reject_unknown_recipient_domain when the domain "
+      "has no DNS records.")
+P_INT(unknown_local_recipient_reject_code, "550", 400, 599,
+      "The reply code for unknown users of mydestination.")
+P_INT(unknown_virtual_alias_reject_code, "550", 400, 599,
+      "The reply code for unknown users of virtual_alias_domains.")
+P_INT(unknown_virtual_mailbox_reject_code, "550", 400, 599,
+      "The reply code for unknown users of virtual_mailbox_domains.")
+P_STR(virtual_alias_domains, "$virtual_alias_maps",
+      "Domains whose every address is an alias in virtual_alias_maps.")
+P_INT(virtual_alias_expansion_limit, "1000", 1, 100000,
+      "The most addresses one recipient may expand to in "
+      "virtual_alias_maps.")
+P_STR(virtual_alias_maps, "$virtual_maps",
+      "Tables that map recipients to other addresses, recursively, in "
+      "cleanup (virtual(5)).")
+P_INT(virtual_alias_recursion_limit, "1000", 1, 100000,
+      "The deepest nesting of virtual_alias_maps expansion.")
+P_STR(virtual_mailbox_domains, "$virtual_mailbox_maps",
+      "Domains delivered to virtual mailboxes.")
+P_STR(virtual_mailbox_maps, "",
+      "Tables of the virtual mailbox users.")
+P_STR(virtual_maps, "",
+      "Old name of virtual_alias_maps.")

@@ -1,11 +1,14 @@
 /*
  * params - the parameter table, main.cf + override evaluation, typing.
  */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <ifaddrs.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "mail/params.h"
@@ -506,6 +509,128 @@ const char *param_default_mydomain(PARAM_CTX *ctx)
     if ((dot = strchr(buf->data, '.')) != NULL && strchr(dot + 1, '.'))
         return dot + 1;
     return "localdomain";
+}
+
+/* Is this IP version in inet_protocols? */
+static int param_proto_wanted(PARAM_CTX *ctx, int family)
+{
+    STRBUF *value = strbuf_alloc(32);
+    STRBUF *err = strbuf_alloc(32);
+    ARGV *protos;
+    int want = 0;
+
+    if (param_expand(ctx, param_raw(ctx, "inet_protocols"), value, err) < 0)
+        strbuf_set(value, "all");
+    protos = argv_split(value->data, ", \t");
+    for (size_t i = 0; i < protos->argc; i++)
+        if (strcasecmp(protos->argv[i], "all") == 0
+            || (strcasecmp(protos->argv[i], "ipv4") == 0 && family == AF_INET)
+            || (strcasecmp(protos->argv[i], "ipv6") == 0
+                && family == AF_INET6))
+            want = 1;
+    argv_free(&protos);
+    strbuf_free(&value);
+    strbuf_free(&err);
+    return want;
+}
+
+/* Keep only the first 'bits' bits of an address. */
+static void param_mask(unsigned char *addr, size_t len, int bits)
+{
+    for (size_t i = 0; i < len; i++) {
+        int keep = bits >= 8 ? 8 : bits > 0 ? bits : 0;
+
+        addr[i] &= (unsigned char) (0xff << (8 - keep));
+        bits -= 8;
+    }
+}
+
+static int param_prefix_len(const unsigned char *mask, size_t len)
+{
+    int bits = 0;
+
+    for (size_t i = 0; i < len; i++)
+        for (int b = 7; b >= 0 && (mask[i] >> b) & 1; b--)
+            bits++;
+    return bits;
+}
+
+/*
+ * mynetworks: this host's interface addresses (style host) or networks
+ * (style subnet), IPv4 first, as Postfix computes it.
+ */
+const char *param_default_mynetworks(PARAM_CTX *ctx)
+{
+    static STRBUF *buf;
+    STRBUF *style = strbuf_alloc(16);
+    STRBUF *err = strbuf_alloc(32);
+    ARGV *seen = argv_alloc(8);
+    struct ifaddrs *ifa_list = NULL;
+    int subnet;
+
+    if (buf == NULL)
+        buf = strbuf_alloc(128);
+    strbuf_reset(buf);
+    if (param_expand(ctx, param_raw(ctx, "mynetworks_style"), style, err) < 0)
+        strbuf_set(style, "host");
+    subnet = strcasecmp(style->data, "subnet") == 0;
+    if (getifaddrs(&ifa_list) < 0)
+        ifa_list = NULL;
+    for (int family = AF_INET; family; family = family == AF_INET ? AF_INET6
+         : 0) {
+        if (!param_proto_wanted(ctx, family))
+            continue;
+        for (struct ifaddrs *ifa = ifa_list; ifa; ifa = ifa->ifa_next) {
+            unsigned char addr[16];
+            unsigned char mask[16];
+            char text[INET6_ADDRSTRLEN];
+            size_t len = family == AF_INET ? 4 : 16;
+            STRBUF *item;
+            int bits;
+            int dup = 0;
+
+            if (ifa->ifa_addr == NULL || ifa->ifa_addr->sa_family != family)
+                continue;
+            if (family == AF_INET) {
+                memcpy(addr, &((struct sockaddr_in *) ifa->ifa_addr)->sin_addr,
+                       4);
+                memset(mask, 0xff, 4);
+                if (ifa->ifa_netmask)
+                    memcpy(mask, &((struct sockaddr_in *)
+                                   ifa->ifa_netmask)->sin_addr, 4);
+            } else {
+                memcpy(addr, &((struct sockaddr_in6 *)
+                               ifa->ifa_addr)->sin6_addr, 16);
+                memset(mask, 0xff, 16);
+                if (ifa->ifa_netmask)
+                    memcpy(mask, &((struct sockaddr_in6 *)
+                                   ifa->ifa_netmask)->sin6_addr, 16);
+            }
+            bits = subnet ? param_prefix_len(mask, len) : (int) len * 8;
+            param_mask(addr, len, bits);
+            inet_ntop(family, addr, text, sizeof(text));
+            item = strbuf_alloc(64);
+            strbuf_printf(item, family == AF_INET ? "%s/%d" : "[%s]/%d", text,
+                          bits);
+            for (size_t i = 0; i < seen->argc; i++)
+                dup |= strcmp(seen->argv[i], item->data) == 0;
+            if (!dup) {
+                argv_add(seen, item->data);
+                if (buf->len)
+                    strbuf_addch(buf, ' ');
+                strbuf_cat(buf, item->data);
+            }
+            strbuf_free(&item);
+        }
+    }
+    if (ifa_list)
+        freeifaddrs(ifa_list);
+    if (buf->len == 0)
+        strbuf_set(buf, "127.0.0.0/8");
+    argv_free(&seen);
+    strbuf_free(&style);
+    strbuf_free(&err);
+    return buf->data;
 }
 
 const char *param_default_mail_version(PARAM_CTX *ctx)

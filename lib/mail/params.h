@@ -142,5 +142,6 @@ int     param_convert(const PARAM_DEF *def, const char *value,
 const char *param_default_myhostname(PARAM_CTX *ctx);
 const char *param_default_mydomain(PARAM_CTX *ctx);
 const char *param_default_mail_version(PARAM_CTX *ctx);
+const char *param_default_mynetworks(PARAM_CTX *ctx);
 
 #endif

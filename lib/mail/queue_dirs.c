@@ -29,6 +29,7 @@ static const QUEUE_DIR queue_dirs[] = {
     {".", 0755, OWN_ROOT},
     {"pid", 0755, OWN_ROOT},
     {"maildrop", 01730, OWN_MAIL_SETGID},
+    {"tmp", 0700, OWN_MAIL},
     {"incoming", 0700, OWN_MAIL},
     {"active", 0700, OWN_MAIL},
     {"deferred", 0700, OWN_MAIL},

@@ -1,0 +1,52 @@
+/*
+ * anvil_clnt - the client side of anvil(8): report client connections
+ * and learn how many a client has open and how fast it opens them
+ * (Postfix anvil_clnt).  The protocol is in anvil_proto.h.
+ *
+ * smtpd opens one handle and, per client session, calls
+ * anvil_clnt_connect() at the start and anvil_clnt_disconnect() at the
+ * end, with ident "SERVICE:CLIENT_ADDRESS".  The counts are tied to the
+ * handle's connection: when it closes (anvil_clnt_close(), or the process
+ * dies), anvil forgets every connect it did not see disconnected.
+ *
+ * Failure policy: anvil is an optimisation against abuse, not something
+ * mail depends on.  When anvil cannot be reached, or fails to answer
+ * within ANVIL_CLNT_TIMEOUT seconds, the calls return -1 with the reason
+ * in err; the caller logs a warning and carries on without count or rate
+ * limits for that session (Postfix smtpd does the same).  A handle whose
+ * connection broke reconnects by itself on the next connect request
+ * (anvil may have been restarted); a failed connect request is retried
+ * once on a fresh connection.  A disconnect that fails needs no retry:
+ * the broken connection already released the counts.
+ */
+#ifndef POSTERN_ANVIL_CLNT_H
+#define POSTERN_ANVIL_CLNT_H
+
+#include "util/strbuf.h"
+
+#define ANVIL_CLNT_TIMEOUT  10          /* seconds per request */
+
+typedef struct ANVIL_CLNT ANVIL_CLNT;
+
+/*
+ * Connect to private/anvil relative to the current directory (a service
+ * runs in the queue directory).  NULL with err set when anvil cannot be
+ * reached.
+ */
+ANVIL_CLNT *anvil_clnt_open(STRBUF *err);
+
+/*
+ * Register a new connection for ident.  0 with *count_r (simultaneous
+ * connections, this one included) and *rate_r (connects in the current
+ * anvil_rate_time_unit, this one included), or -1 with err set.
+ */
+int     anvil_clnt_connect(ANVIL_CLNT *a, const char *ident, int *count_r,
+                           int *rate_r, STRBUF *err);
+
+/* Register the end of a connection for ident: 0, or -1 with err set. */
+int     anvil_clnt_disconnect(ANVIL_CLNT *a, const char *ident, STRBUF *err);
+
+/* Close the connection (anvil releases what it still counts) and free. */
+void    anvil_clnt_close(ANVIL_CLNT **ap);
+
+#endif

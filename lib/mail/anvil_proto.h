@@ -1,0 +1,57 @@
+/*
+ * anvil_proto - the protocol between smtpd (or any client) and the anvil
+ * service (anvil(8); Postfix anvil(8) is the model).
+ *
+ * A client connects to private/anvil (relative to the queue directory)
+ * and keeps the connection for as long as it wants its connections
+ * counted: anvil forgets every ident a client connection registered and
+ * did not unregister when that connection closes, so a crashed smtpd
+ * leaves no counts behind.  Requests and replies are postern-ipc(7)
+ * records; several requests may follow on one connection, each answered
+ * in order.
+ *
+ *   {req=connect, ident=TEXT}     -> {status=0, count=N, rate=M}
+ *       count: simultaneous connections for ident, this one included;
+ *       rate: connects for ident in the current anvil_rate_time_unit
+ *       window, this one included.
+ *   {req=disconnect, ident=TEXT}  -> {status=0}
+ *       Undoes one connect for ident made on this client connection;
+ *       one that was not made on it is ignored (still status=0).
+ *   {req=OTHER, ident=TEXT}       -> {status=-1}, with a warning logged
+ *       (Postfix: "unrecognized request"), so that a newer client can
+ *       probe an older anvil.
+ *
+ * Identifiers are opaque to anvil; smtpd uses "SERVICE:CLIENT_ADDRESS"
+ * as Postfix does.  A record larger than ANVIL_RECORD_MAX, one that does
+ * not decode, one with a missing or unexpected attribute, an empty ident
+ * or one over ANVIL_IDENT_MAX bytes, or a client with more than
+ * ANVIL_CONN_PENDING_MAX outstanding connects, makes anvil log a warning
+ * and drop that client connection (which releases its counts).
+ */
+#ifndef POSTERN_ANVIL_PROTO_H
+#define POSTERN_ANVIL_PROTO_H
+
+#define ANVIL_CLASS             "private"
+#define ANVIL_SERVICE           "anvil"
+
+/* Attributes. */
+#define ANVIL_ATTR_REQ          "req"
+#define ANVIL_ATTR_IDENT        "ident"
+#define ANVIL_ATTR_STATUS       "status"
+#define ANVIL_ATTR_COUNT        "count"
+#define ANVIL_ATTR_RATE         "rate"
+
+/* Request names. */
+#define ANVIL_REQ_CONNECT       "connect"
+#define ANVIL_REQ_DISCONNECT    "disconnect"
+
+/* Reply status. */
+#define ANVIL_STAT_OK           0
+#define ANVIL_STAT_FAIL         (-1)
+
+/* Limits (bytes, except the last). */
+#define ANVIL_IDENT_MAX         512     /* "smtp:" + an IPv6 address fits */
+#define ANVIL_RECORD_MAX        1024    /* one request or reply record */
+#define ANVIL_CONN_PENDING_MAX  64      /* outstanding connects per client */
+
+#endif

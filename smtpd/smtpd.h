@@ -1,0 +1,113 @@
+/*
+ * smtpd.h - the SMTP server's session state and internal interfaces.
+ */
+#ifndef POSTERN_SMTPD_H
+#define POSTERN_SMTPD_H
+
+#include "mail/ipc.h"
+#include "mail/maps.h"
+#include "mail/match_list.h"
+#include "mail/server.h"
+#include "util/argv.h"
+#include "util/strbuf.h"
+#include "util/stream.h"
+
+/* Per-command counters for the "disconnect from" log line. */
+typedef struct SMTPD_COUNT {
+    int     ok;
+    int     total;
+} SMTPD_COUNT;
+
+/* The reply a restriction chose (code 0: none). */
+typedef struct SMTPD_REPLY {
+    int     code;
+    char    dsn[16];
+    STRBUF *text;                       /* after "code dsn " */
+    int     disconnect;                 /* 421/521 */
+} SMTPD_REPLY;
+
+typedef struct SMTPD_STATE {
+    STREAM *client;
+    char   *name;                       /* verified hostname or "unknown" */
+    char   *addr;                       /* numeric address */
+    char   *namaddr;                    /* name[addr] */
+    int     port;
+    char   *helo;                       /* NULL until HELO/EHLO */
+    int     esmtp;
+    const char *protocol;               /* SMTP or ESMTP */
+    const char *where;                  /* current command, for logs */
+    int     quit;                       /* end the session */
+    int     error_count;
+    int     sync_error;                 /* pipelined ahead of time */
+    int     xclient_ok;                 /* may use XCLIENT */
+    /* The transaction. */
+    char   *sender;                     /* NULL: no MAIL yet */
+    char   *dsn_envid;
+    char   *dsn_ret;
+    int     smtputf8;
+    long    declared_size;
+    int     rcpt_count;
+    char   *last_rcpt;                  /* for logs and Received: */
+    int     hold;                       /* access HOLD */
+    int     discard;                    /* access DISCARD */
+    ARGV   *prepend;                    /* access PREPEND headers */
+    STREAM *cleanup;                    /* open from the first accepted RCPT */
+    char   *queue_id;
+    int     bdat_active;                /* CHUNKING transaction open */
+    int     bdat_error;                 /* a chunk was refused */
+    long    data_bytes;                 /* message bytes received */
+    int     data_too_big;
+    int     data_cr;                    /* BDAT: a CR ended the last chunk */
+    STRBUF *data_buf;                   /* content for cleanup */
+    /* Restrictions. */
+    SMTPD_REPLY reply;
+    int     check_depth;
+    SMTPD_COUNT *counts;                /* indexed like the command table */
+} SMTPD_STATE;
+
+/* smtpd.c */
+void    smtpd_reply(SMTPD_STATE *state, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+void    smtpd_reply_error(SMTPD_STATE *state, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+int     smtpd_flush(SMTPD_STATE *state);
+void    smtpd_transaction_reset(SMTPD_STATE *state);
+void    smtpd_set_peer(SMTPD_STATE *state, const char *name, const char *addr);
+void    smtpd_log_reject(SMTPD_STATE *state, const char *kind,
+                         const char *rcpt, const SMTPD_REPLY *reply);
+
+/* smtpd_cmd.c */
+int     smtpd_cmd_helo(SMTPD_STATE *state, char *args);
+int     smtpd_cmd_ehlo(SMTPD_STATE *state, char *args);
+int     smtpd_cmd_mail(SMTPD_STATE *state, char *args);
+int     smtpd_cmd_rcpt(SMTPD_STATE *state, char *args);
+int     smtpd_cmd_rset(SMTPD_STATE *state, char *args);
+int     smtpd_cmd_noop(SMTPD_STATE *state, char *args);
+int     smtpd_cmd_quit(SMTPD_STATE *state, char *args);
+int     smtpd_cmd_vrfy(SMTPD_STATE *state, char *args);
+int     smtpd_cmd_help(SMTPD_STATE *state, char *args);
+int     smtpd_cmd_xclient(SMTPD_STATE *state, char *args);
+
+/* smtpd_data.c */
+int     smtpd_cmd_data(SMTPD_STATE *state, char *args);
+int     smtpd_cmd_bdat(SMTPD_STATE *state, char *args);
+int     smtpd_cleanup_open(SMTPD_STATE *state);
+int     smtpd_cleanup_rcpt(SMTPD_STATE *state, const char *rcpt,
+                           const char *orcpt, int notify);
+void    smtpd_cleanup_abort(SMTPD_STATE *state);
+
+/* smtpd_check.c */
+#define SMTPD_CHECK_DUNNO   0           /* no decision */
+#define SMTPD_CHECK_OK      1           /* permit (this list) */
+#define SMTPD_CHECK_REJECT  2           /* state->reply is set */
+
+void    smtpd_check_init(void);
+int     smtpd_check_config_ok(void);
+int     smtpd_check_client(SMTPD_STATE *state);
+int     smtpd_check_helo(SMTPD_STATE *state);
+int     smtpd_check_mail(SMTPD_STATE *state);
+int     smtpd_check_rcpt(SMTPD_STATE *state, const char *rcpt);
+int     smtpd_check_data(SMTPD_STATE *state);
+int     smtpd_check_unlisted(SMTPD_STATE *state, const char *rcpt);
+
+#endif
