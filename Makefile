@@ -15,6 +15,7 @@ PREFIX   ?= /usr/local
 DESTDIR  ?=
 SANITIZE ?=
 PYTHON   ?= /usr/bin/python3
+SETGID_GROUP ?= postdrop
 
 CC       ?= cc
 PKGS     := libpcre2-8 lmdb
@@ -64,14 +65,17 @@ cleanup_SRCS  := $(wildcard cleanup/*.c)
 smtpd_SRCS    := $(wildcard smtpd/*.c)
 pickup_SRCS   := $(wildcard pickup/*.c)
 showq_SRCS    := $(wildcard showq/*.c)
+qmgr_SRCS     := $(wildcard qmgr/*.c)
 
 BIN_PROGRAMS     := $(call present,postern sendmail)
-LIBEXEC_PROGRAMS := $(call present,master anvil cleanup smtpd pickup showq \
+LIBEXEC_PROGRAMS := $(call present,master anvil cleanup smtpd pickup showq qmgr \
                                    postdrop)
 
 # Test-only programs (fixtures), never installed.
-TEST_PROGRAMS := $(BUILD)/tests/libexec/testsvc $(BUILD)/tests/libexec/anvilc
+TEST_PROGRAMS := $(BUILD)/tests/libexec/testsvc $(BUILD)/tests/libexec/anvilc \
+                 $(BUILD)/tests/libexec/fakecleanup
 testsvc_SRCS  := tests/fixtures/testsvc.c
+fakecleanup_SRCS := tests/fixtures/fakecleanup.c
 anvilc_SRCS   := tests/fixtures/anvilc.c
 
 PROGRAMS := $(BIN_PROGRAMS:%=$(BUILD)/bin/%) \
@@ -196,6 +200,14 @@ install: all
 	    install -m 644 conf/main.cf conf/master.cf $(DESTDIR)/etc/postern/; \
 	fi
 	@if [ -z "$(DESTDIR)" ]; then sh mk/users.sh; fi
+	@# postdrop is set-gid $(SETGID_GROUP) (main.cf setgid_group): it
+	@# lets any local user write maildrop/ and reach public/.
+	@if [ -e $(BUILD)/libexec/postdrop ]; then \
+	    f=$(DESTDIR)$(PREFIX)/libexec/postern/postdrop; \
+	    if chgrp $(SETGID_GROUP) $$f 2>/dev/null; then chmod 2755 $$f; \
+	    else echo "install: cannot give $$f to group $(SETGID_GROUP):" \
+	        "run chgrp $(SETGID_GROUP) $$f; chmod 2755 $$f as root"; fi; \
+	fi
 
 clean:
 	rm -rf build build-asan build-fuzz

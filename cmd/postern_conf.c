@@ -128,7 +128,8 @@ static int conf_show_one(PARAM_CTX *ctx, const char *name, int flags,
 
     if (!(flags & CONF_SHOW_DEFAULTS) && ctx->maincf)
         ent = maincf_find(ctx->maincf, name);
-    if (param_find(name) || (ent && htable_locate(refs, name)))
+    if (param_find(name) || (ent && (htable_locate(refs, name)
+                                     || param_dynamic_known(name))))
         raw = param_raw(ctx, name);
     if (raw == NULL) {
         msg_warn("%s: unknown parameter", name);
@@ -164,7 +165,8 @@ static void conf_show(PARAM_CTX *ctx, int flags, char **names, int nnames)
     }
     if (flags & CONF_SHOW_NONDEF) {
         HTABLE_FOREACH(ctx->maincf->entries, ent)
-            if (param_find(ent->key) || htable_locate(refs, ent->key))
+            if (param_find(ent->key) || htable_locate(refs, ent->key)
+                || param_dynamic_known(ent->key))
                 argv_add(list, ent->key);
         /* postconf -c DIR shows config_directory as if set in main.cf. */
         if (conf_explicit_dir

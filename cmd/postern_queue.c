@@ -84,8 +84,16 @@ static int queue_list_showq(int format)
     int fd;
     int rc;
 
+    /*
+     * As postqueue: no permission is not "the mail system is down" (the
+     * command lacks the setgid_group that public/ is open to).
+     */
     if ((fd = ipc_connect(SHOWQ_CLASS, SHOWQ_SERVICE, err)) < 0) {
-        msg_warn("%s", err->data);
+        if (errno == EACCES || errno == EPERM)
+            msg_fatal_status(EX_SOFTWARE, "Connect to the %s %s service: %m",
+                             var_mail_name, SHOWQ_SERVICE);
+        if (msg_verbose)
+            msg_info("%s", err->data);
         msg_fatal_status(EX_UNAVAILABLE,
                          "Queue report unavailable - mail system is down");
     }

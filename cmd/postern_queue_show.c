@@ -3,10 +3,11 @@
  * Postfix's "postcat -q ID" does (src/postcat/postcat.c):
  *
  *   *** ENVELOPE RECORDS deferred/A/ID ***
- *   message_size:             279             346               2               0
+ *   message_size:             279             346               2  (...)
  *   message_arrival_time: Fri Nov 27 00:22:26 2026
  *   sender: alice@example.org
  *   named_attribute: client_name=localhost
+ *   named_attribute: dsn_orig_rcpt=rfc822;carol@remote.test
  *   original_recipient: carol@remote.test
  *   recipient: carol@remote.test           (done_recipient: when done)
  *   *** MESSAGE CONTENTS deferred/A/ID ***
@@ -45,7 +46,7 @@ static const char *const show_queues[] = {
 };
 
 /* The record types a queue file may start with. */
-#define SHOW_ENVELOPE_TYPES "CTFSAonORDME"
+#define SHOW_ENVELOPE_TYPES "CTWFSAonORDME"
 
 typedef enum { SHOW_IN_ENV, SHOW_IN_HEADER, SHOW_IN_BODY } SHOW_STATE;
 
@@ -149,16 +150,22 @@ static void show_marker(const SHOW_CTX *ctx, const char *what,
         printf("*** %s %s ***\n", what, path);
 }
 
+static void show_value(const STRBUF *data)
+{
+    fwrite(data->data, 1, data->len, stdout);
+    putchar('\n');
+}
+
 static void show_named(const char *name, const STRBUF *data)
 {
     printf("%s: ", name);
-    fwrite(data->data, 1, data->len, stdout);
-    putchar('\n');
+    show_value(data);
 }
 
 /* An envelope or extracted record, as postcat names it. */
 static void show_record(const char *path, int type, const STRBUF *data)
 {
+    const char *name;
     STRBUF *when;
     char *end;
     long t;
@@ -168,15 +175,18 @@ static void show_record(const char *path, int type, const STRBUF *data)
         show_named("message_size", data);
         break;
     case QREC_TIME:
-        /* "sec usec": only the seconds are shown. */
+    case QREC_WARN:
+        /* "sec usec", "%15ld": the seconds as a date, like postcat. */
+        name = type == QREC_TIME ? "message_arrival_time"
+            : "warning_message_time";
         t = strtol(data->data, &end, 10);
         if (end == data->data || (*end != 0 && *end != ' ')) {
-            show_named("message_arrival_time", data);
+            show_named(name, data);
             break;
         }
         when = strbuf_alloc(32);
         showq_format_time(when, t);
-        printf("message_arrival_time: %s\n", when->data);
+        printf("%s: %s\n", name, when->data);
         strbuf_free(&when);
         break;
     case QREC_FULLNAME:
@@ -193,10 +203,13 @@ static void show_record(const char *path, int type, const STRBUF *data)
             show_named("named_attribute", data);
         break;
     case QREC_DSN_ORCPT:
-        show_named("dsn_original_recipient", data);
+        /* Postfix keeps these two in attribute records. */
+        printf("named_attribute: dsn_orig_rcpt=");
+        show_value(data);
         break;
     case QREC_DSN_NOTIFY:
-        show_named("dsn_notify_flags", data);
+        printf("named_attribute: notify_flags=");
+        show_value(data);
         break;
     case QREC_ORIG_RCPT:
         show_named("original_recipient", data);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "mail/queue_file.h"
+#include "mail/queue_id.h"
 #include "mail/record.h"
 #include "maildrop.h"
 #include "util/strnum.h"
@@ -73,6 +74,19 @@ int maildrop_notify_ok(long bits)
         return 1;
     return bits > 0 && (bits & ~(long) (DSN_NOTIFY_SUCCESS | DSN_NOTIFY_DELAY
                                         | DSN_NOTIFY_FAILURE)) == 0;
+}
+
+int maildrop_id_ok(const char *name)
+{
+    static const char digits[] =
+        "0123456789BCDFGHJKLMNPQRSTVWXYZbcdfghjklmnpqrstvwxyz";
+    size_t len = strlen(name);
+    const char *z = strrchr(name, 'z');
+
+    if (len < 12 || len > QUEUE_ID_MAX || z == NULL || z - name < 10
+        || z[1] == 0)
+        return 0;
+    return strspn(name, digits) == len;
 }
 
 void maildrop_size_format(char *buf, long size, off_t offset, long nrcpt)

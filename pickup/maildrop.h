@@ -102,6 +102,15 @@ int     maildrop_text_ok(const char *data, size_t len, size_t max);
 /* RFC 3461 ENVID as sendmail -V takes it: 1..100 bytes of ASCII 0x21..0x7e. */
 int     maildrop_envid_ok(const char *data, size_t len);
 
+/*
+ * Is name a well-formed queue ID?  The same test as queue_id_valid(),
+ * except that the "z" separator is the last "z": the time digits may be a
+ * "z" too (base 52), only the inode digits cannot.  XXX queue_id_valid()
+ * takes the first "z" and refuses about one ID in 52; use it again once
+ * fixed.
+ */
+int     maildrop_id_ok(const char *name);
+
 /* DSN NOTIFY bits: NEVER alone, or any of SUCCESS, DELAY, FAILURE. */
 int     maildrop_notify_ok(long bits);
 

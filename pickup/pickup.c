@@ -31,6 +31,7 @@
 #include "maildrop.h"
 #include "util/argv.h"
 #include "util/msg.h"
+#include "util/strnum.h"
 #include "util/xmalloc.h"
 
 #define PICKUP_SCAN_MAX     10000       /* files per directory pass */
@@ -72,6 +73,7 @@ static int pickup_walk(PICKUP_FILE *pf, PICKUP_REC_FN fn, void *ctx)
     off_t offset;
     int type;
     int rc;
+    int stopped = 0;
 
     if (lseek(pf->fd, 0, SEEK_SET) < 0) {
         strbuf_printf(pf->why, "seek: %s", strerror(errno));
@@ -81,17 +83,21 @@ static int pickup_walk(PICKUP_FILE *pf, PICKUP_REC_FN fn, void *ctx)
     s = stream_open(pf->fd, 0, 4096);
     maildrop_check_init(&mc, MAILDROP_CHECK_SIZE, 0, (long) pf->st.st_uid);
     while ((rc = maildrop_read(s, &type, data, &offset, pf->why)) > 0) {
-        if ((rc = maildrop_check(&mc, offset, type, data->data, data->len,
-                                 pf->why)) < 0)
+        if (maildrop_check(&mc, offset, type, data->data, data->len,
+                           pf->why) != 0) {
+            rc = -1;
             break;
+        }
         if (fn && fn(ctx, type, data) < 0) {
-            rc = -2;
+            stopped = 1;
             break;
         }
     }
-    if (rc == 0)
+    if (stopped)
+        rc = -2;
+    else if (rc == 0)
         rc = maildrop_check_end(&mc, pf->why);
-    else if (rc != -2)
+    else
         rc = -1;
     if (rc == 0 && (off_t) (s->bytes_in - (s->rend - s->rpos))
         != pf->st.st_size) {
@@ -143,8 +149,7 @@ static int pickup_send_record(void *ctx, int type, const STRBUF *data)
         strbuf_setn(ps->orcpt, data->data, data->len);
         return 0;
     case QREC_DSN_NOTIFY:
-        ps->notify = strtol(data->data, NULL, 10);      /* checked */
-        return 0;
+        return str_to_long(data->data, 1, 15, &ps->notify);
     case QREC_RCPT:
         ipc_msg_reset(ps->m);
         ipc_put_str(ps->m, "req", "rcpt");
@@ -167,8 +172,14 @@ static int pickup_send_record(void *ctx, int type, const STRBUF *data)
     return ipc_write(ps->s, ps->m);
 }
 
-/* Read cleanup's reply: its status (0, 4NN, 5NN), or -1 with why. */
-static long pickup_reply(PICKUP_SEND *ps, STRBUF *queue_id, STRBUF *why)
+/*
+ * Read cleanup's reply: its status (0, 4NN, 5NN), or -1 with why.  A
+ * success must name a valid queue ID, except with lenient (the reply to
+ * "end": the message is durable then, and retrying would queue it twice,
+ * so a bad ID only earns a warning).
+ */
+static long pickup_reply(PICKUP_SEND *ps, STRBUF *queue_id, int lenient,
+                         STRBUF *why)
 {
     const char *id = NULL, *dsn = NULL, *reason = NULL;
     long status = -1;
@@ -189,9 +200,13 @@ static long pickup_reply(PICKUP_SEND *ps, STRBUF *queue_id, STRBUF *why)
     }
     if (ipc_scan(ps->m, spec, why) < 0)
         return -1;
-    if (status == 0 && (id == NULL || !queue_id_valid(id))) {
-        strbuf_set(why, "bad queue_id in cleanup reply");
-        return -1;
+    if (status == 0 && (id == NULL || !maildrop_id_ok(id))) {
+        if (!lenient) {
+            strbuf_set(why, "bad queue_id in cleanup reply");
+            return -1;
+        }
+        msg_warn("%s: bad queue_id in cleanup reply to end", queue_id->data);
+        return 0;
     }
     if (status != 0 && (status < 400 || status > 599)) {
         strbuf_printf(why, "bad status %ld in cleanup reply", status);
@@ -250,7 +265,7 @@ static PICKUP_RESULT pickup_send(PICKUP_FILE *pf)
         strbuf_printf(pf->why, "write to cleanup: %s", strerror(errno));
         goto done;
     }
-    if ((status = pickup_reply(&ps, queue_id, pf->why)) != 0) {
+    if ((status = pickup_reply(&ps, queue_id, 0, pf->why)) != 0) {
         result = status < 0 ? PICKUP_RETRY : pickup_status(status);
         goto done;
     }
@@ -269,7 +284,7 @@ static PICKUP_RESULT pickup_send(PICKUP_FILE *pf)
         strbuf_printf(pf->why, "write to cleanup: %s", strerror(errno));
         goto done;
     }
-    status = pickup_reply(&ps, queue_id, pf->why);
+    status = pickup_reply(&ps, queue_id, 1, pf->why);
     result = status < 0 ? PICKUP_RETRY : pickup_status(status);
 done:
     stream_close(&ps.s);
@@ -280,7 +295,7 @@ done:
 }
 
 /* Move a file out of the way into corrupt/ under a name not yet used. */
-static void pickup_to_corrupt(const char *name)
+static int pickup_to_corrupt(const char *name)
 {
     STRBUF *from = strbuf_alloc(64);
     STRBUF *to = strbuf_alloc(64);
@@ -301,16 +316,23 @@ static void pickup_to_corrupt(const char *name)
         msg_warn("%s: cannot move to %s/: %m", from->data, PICKUP_CORRUPT_DIR);
     strbuf_free(&from);
     strbuf_free(&to);
+    return rc;
 }
 
-static void pickup_remove(const char *name)
+/* Remove a queued file; a failure would queue the message again. */
+static int pickup_remove(const char *name)
 {
     STRBUF *path = strbuf_alloc(64);
+    int rc = 0;
 
     strbuf_printf(path, MAILDROP_DIR "/%s", name);
-    if (unlink(path->data) < 0 && errno != ENOENT)
-        msg_warn("remove %s: %m", path->data);
+    if (unlink(path->data) < 0 && errno != ENOENT) {
+        msg_error("remove %s: %m (the message is queued already)",
+                  path->data);
+        rc = -1;
+    }
     strbuf_free(&path);
+    return rc;
 }
 
 /*
@@ -342,11 +364,14 @@ static int pickup_open(PICKUP_FILE *pf)
     return 1;
 }
 
-/* Handle one file named like a queue ID; 1 if cleanup is in trouble. */
+/*
+ * Handle one file named like a queue ID: 1 when it left maildrop/, 0 when
+ * it stays for now, -1 when cleanup is in trouble (stop the pass).
+ */
 static int pickup_one(const char *name)
 {
     PICKUP_FILE pf = {.name = name, .fd = -1};
-    int trouble = 0;
+    int result = 0;
     int rc;
 
     pf.sender = strbuf_alloc(64);
@@ -358,27 +383,27 @@ static int pickup_one(const char *name)
         && (rc = pickup_walk(&pf, pickup_collect, &pf)) == 0) {
         switch (pickup_send(&pf)) {
         case PICKUP_DONE:
-            pickup_remove(name);
+            result = pickup_remove(name) < 0 ? -1 : 1;
             break;
         case PICKUP_RETRY:
             msg_warn("%s/%s: uid=%ld: cannot hand the message to cleanup: "
                      "%s; will try again", MAILDROP_DIR, name,
                      (long) pf.st.st_uid, pf.why->data);
-            trouble = 1;
+            result = -1;
             break;
         case PICKUP_REJECTED:
             /* XXX A bounce to the sender belongs here once bounces exist. */
             msg_warn("%s/%s: uid=%ld from=<%s>: message rejected: %s; "
                      "moved to %s/", MAILDROP_DIR, name, (long) pf.st.st_uid,
                      pf.sender->data, pf.why->data, PICKUP_CORRUPT_DIR);
-            pickup_to_corrupt(name);
+            result = pickup_to_corrupt(name) == 0;
             break;
         }
     } else if (rc < 0) {
         msg_warn("%s/%s: uid=%ld: corrupt maildrop file: %s; moved to %s/",
                  MAILDROP_DIR, name, (long) pf.st.st_uid, pf.why->data,
                  PICKUP_CORRUPT_DIR);
-        pickup_to_corrupt(name);
+        result = pickup_to_corrupt(name) == 0;
     }
     if (pf.fd >= 0)
         close(pf.fd);
@@ -387,7 +412,7 @@ static int pickup_one(const char *name)
     strbuf_free(&pf.envid);
     strbuf_free(&pf.ret);
     strbuf_free(&pf.why);
-    return trouble;
+    return result;
 }
 
 /*
@@ -412,20 +437,21 @@ static void pickup_other(const char *name)
         } else if (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)) {
             msg_warn("%s: unexpected file name; moved to %s/", path->data,
                      PICKUP_CORRUPT_DIR);
-            pickup_to_corrupt(name);
+            (void) pickup_to_corrupt(name);
         }
     }
     strbuf_free(&path);
 }
 
-/* One pass over maildrop/: the number of files handed on, or -1 when
- * cleanup is in trouble (the rest waits for the next wakeup). */
+/* One pass over maildrop/: the number of files that left it, or -1
+ * when cleanup is in trouble (the rest waits for the next wakeup). */
 static int pickup_pass(void)
 {
     ARGV *names = argv_alloc(16);
     DIR *dir;
     struct dirent *de;
     int done = 0;
+    int rc;
 
     if ((dir = opendir(MAILDROP_DIR)) == NULL) {
         msg_warn("open directory %s: %m", MAILDROP_DIR);
@@ -438,13 +464,13 @@ static int pickup_pass(void)
             argv_add(names, de->d_name);
     closedir(dir);
     for (size_t i = 0; i < names->argc && !server_stopping(); i++) {
-        if (!queue_id_valid(names->argv[i])) {
+        if (!maildrop_id_ok(names->argv[i])) {
             pickup_other(names->argv[i]);
-        } else if (pickup_one(names->argv[i])) {
+        } else if ((rc = pickup_one(names->argv[i])) < 0) {
             done = -1;
             break;
         } else {
-            done++;
+            done += rc;
         }
     }
     argv_free(&names);

@@ -14,10 +14,15 @@
  * "Not found" must not be confused with "cannot read the database": in a
  * chroot without /etc/passwd, or with a broken NSS service, every user
  * would seem not to exist and smtpd would reject mail for real users.
- * So, until the database has answered once, a miss is double-checked by
- * looking up uid/gid 0, and if that fails too the lookup is an error
- * (Postfix's sanity check).  Errors from getpwnam_r()/getgrnam_r() other
- * than "no such entry" are lookup errors as well.
+ * So, until the database has answered once, a miss is double-checked:
+ * uid/gid 0 must be found (Postfix's sanity check), and /etc/passwd or
+ * /etc/group must be readable.  The second test is ours: NSS modules
+ * such as systemd's synthesize root without any file, so in a chroot
+ * Postfix's check alone passes while every real user is missing.  This
+ * matters more to Postern than to Postfix, because proxy: opens the table
+ * in the daemon itself (dict_proxy.c).  If either test fails the lookup
+ * is an error.  Errors from getpwnam_r()/getgrnam_r() other than "no such
+ * entry" are lookup errors as well.
  */
 #include <errno.h>
 #include <grp.h>
@@ -37,6 +42,7 @@ typedef struct DICT_UNIX DICT_UNIX;
 struct DICT_UNIX {
     DICT    dict;
     int     (*fetch)(DICT_UNIX *du, const char *key);
+    const char *file;                   /* the sanity check's file */
     STRBUF *value;                      /* the last entry found */
     char   *buf;                        /* scratch for the _r functions */
     size_t  buf_size;
@@ -137,6 +143,10 @@ static int dict_unix_lookup(DICT *d, const char *key, const char **value_r)
         if (root != DICT_FOUND)
             return dict_fail(d, "unix:%s: cannot access the system "
                              "database: id 0 is not found either", d->name);
+        if (access(du->file, R_OK) < 0)
+            return dict_fail(d, "unix:%s: cannot access the system "
+                             "database: %s: %s", d->name, du->file,
+                             strerror(errno));
     }
     if (rc == DICT_FOUND) {
         du->sane = 1;
@@ -161,9 +171,10 @@ DICT *dict_unix_open(const char *name, int flags, STRBUF *err)
     static const struct {
         const char *name;
         int     (*fetch)(DICT_UNIX *du, const char *key);
+        const char *file;
     } maps[] = {
-        {"passwd.byname", dict_unix_getpw},
-        {"group.byname", dict_unix_getgr},
+        {"passwd.byname", dict_unix_getpw, "/etc/passwd"},
+        {"group.byname", dict_unix_getgr, "/etc/group"},
     };
     DICT_UNIX *du;
     size_t i;
@@ -180,6 +191,7 @@ DICT *dict_unix_open(const char *name, int flags, STRBUF *err)
     du = (DICT_UNIX *) dict_alloc("unix", name, sizeof(*du),
                                   flags | DICT_FLAG_FIXED);
     du->fetch = maps[i].fetch;
+    du->file = maps[i].file;
     du->value = strbuf_alloc(128);
     size = sysconf(maps[i].fetch == dict_unix_getpw ? _SC_GETPW_R_SIZE_MAX
                    : _SC_GETGR_R_SIZE_MAX);

@@ -350,20 +350,22 @@ DSN_LOG *dsn_log_parse(const char *buf, size_t len, const char *name)
 
         p.lineno++;
         if (nl == NULL) {
-            /*
-             * The writer ends every entry with a newline in one write(2):
-             * a last line without one was cut short by a crash.
-             */
-            msg_warn("%s, line %zu: incomplete last line, entry ignored",
-                     name, p.lineno);
-            p.fields = 0;
+            /* Cut short: a crash, or a writer still at work. */
+            msg_warn("%s, line %zu: incomplete last line ignored", name,
+                     p.lineno);
             break;
         }
         strbuf_setn(line, cp, (size_t) (nl - cp));
         dsn_log_line(log, &p, line->data, line->len);
         cp = nl + 1;
     }
-    /* A complete entry that lacks only its closing blank line counts. */
+    /*
+     * An entry that lacks its closing blank line counts once it has its
+     * reason, which writers put last: a reader that comes while an entry
+     * is being appended sees it whole or not at all.
+     */
+    if (p.cur.reason == NULL)
+        p.fields = 0;
     dsn_log_finish(log, &p);
     strbuf_free(&line);
     return log;

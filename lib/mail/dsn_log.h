@@ -27,8 +27,10 @@
  *
  * Reading never trusts the file: unknown names and malformed lines are
  * warned about (msg_warn, naming the file and line) and skipped, missing
- * fields get Postfix's place holders, and a last entry cut short by a crash
- * in the middle of a line is ignored.
+ * fields get Postfix's place holders.  A last line without its newline is
+ * ignored, and so is a last entry without its closing blank line unless
+ * it has its reason (written last): what a crash or a writer at work
+ * leaves behind is not mistaken for an entry.
  */
 #ifndef POSTERN_DSN_LOG_H
 #define POSTERN_DSN_LOG_H

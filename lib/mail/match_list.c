@@ -144,6 +144,11 @@ static void match_parse_item(MATCH_LIST *list, const char *tok, int depth)
                      depth > 5 ? "files nested too deep" : strerror(errno));
             strbuf_printf(list->error, "%s: cannot read %s", list->name, tok);
             list->broken = 1;
+        } else if (memchr(text->data, 0, text->len) != NULL) {
+            /* It would silently hide the items that follow it. */
+            msg_warn("%s: NUL byte in %s", list->name, tok);
+            strbuf_printf(list->error, "%s: NUL byte in %s", list->name, tok);
+            list->broken = 1;
         } else {
             /* Comments in list files: drop "#..." to the end of line. */
             for (char *cp = text->data; (cp = strchr(cp, '#')) != NULL;)

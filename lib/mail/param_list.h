@@ -22,16 +22,33 @@
  * Keep the list sorted by name.
  */
 
+P_STR(2bounce_notice_recipient, "postmaster",
+      "Who gets a bounce that could not be delivered (a double bounce).")
 P_INT(access_map_defer_code, "450", 400, 499,
       "The reply code for DEFER in an access(5) table.")
 P_INT(access_map_reject_code, "554", 500, 599,
       "The reply code for REJECT in an access(5) table.")
+P_STR(alias_database, "lmdb:/etc/aliases",
+      "The alias tables that newaliases (postern map) builds.")
+P_STR(alias_maps, "lmdb:/etc/aliases",
+      "The aliases(5) tables of local delivery (Postfix's default is "
+      "hash:/etc/aliases; Postern has no hash tables).")
+P_STR(allow_mail_to_commands, "alias, forward",
+      "Where |command destinations are allowed: alias, forward, include.")
+P_STR(allow_mail_to_files, "alias, forward",
+      "Where /file destinations are allowed: alias, forward, include.")
 P_BOOL(allow_percent_hack, "yes",
        "Rewrite user%domain@ourdomain to user@domain for local domains.")
 P_TIME(anvil_rate_time_unit, "60s", 's', 1, 86400,
        "The time unit over which client connection rates are counted.")
 P_TIME(anvil_status_update_time, "600s", 's', 1, 86400,
        "How often the anvil service logs its peak counts.")
+P_STR(bounce_notice_recipient, "postmaster",
+      "Who gets notices about bounces (not sent unless notify_classes asks).")
+P_TIME(bounce_queue_lifetime, "5d", 'd', 0, 86400 * 365,
+       "How long a bounce stays in the queue before it is given up.")
+P_INT(bounce_size_limit, "50000", 1, 1 << 30,
+      "The most bytes of the original message a bounce returns.")
 P_STR(canonical_maps, "",
       "Tables that rewrite sender and recipient addresses in cleanup.")
 P_STR(command_directory, DEF_COMMAND_DIR,
@@ -50,11 +67,24 @@ P_STR(data_directory, DEF_DATA_DIR,
 P_STR(default_database_type, "lmdb",
       "The table type \"postern map\" uses for a file given without "
       "type: (Postfix's default is hash, which Postern does not have).")
+P_INT(default_destination_concurrency_limit, "20", 1, 10000,
+      "The most parallel deliveries to one destination; "
+      "TRANSPORT_destination_concurrency_limit overrides it per transport.")
+P_INT(default_destination_recipient_limit, "50", 1, 100000,
+      "The most recipients per delivery request; "
+      "TRANSPORT_destination_recipient_limit overrides it per transport.")
+P_STR(default_privs, "nobody",
+      "The account that runs |command and /file deliveries of aliases "
+      "whose table is owned by root.")
 P_INT(default_process_limit, "100", 1, 100000,
       "The most processes of one service at a time, when its master.cf "
       "maxproc field is \"-\".")
+P_STR(default_transport, "smtp",
+      "The transport for domains that are not ours.")
 P_INT(defer_code, "450", 400, 499,
       "The reply code for the defer restriction.")
+P_TIME(delay_warning_time, "0h", 'h', 0, 86400 * 365,
+       "When to tell the sender that a message is delayed (0: never).")
 P_BOOL(disable_vrfy_command, "yes",
        "Refuse the SMTP VRFY command (502 5.5.1). Postern refuses VRFY "
        "unless this is set to no (Postfix allows it by default): it only "
@@ -64,12 +94,18 @@ P_STR(dns_servers, "",
       "(IPv4: 127.0.0.1:5353); empty: the system's (/etc/resolv.conf). "
       "Postern-specific: lets tests and split-horizon setups use their "
       "own resolver.")
+P_STR(double_bounce_sender, "double-bounce",
+      "The sender of double-bounce notices; mail to it is discarded.")
 P_STR(header_checks, "",
       "pcre: tables matched against each message header in cleanup; the "
       "actions are REJECT, HOLD, DISCARD, WARN, PREPEND and IGNORE.")
 P_INT(header_size_limit, "102400", 1024, 1 << 30,
       "The most bytes of message headers; longer headers end the header "
       "section and the rest is treated as body.")
+P_STR(home_mailbox, "",
+      "The mailbox of local users, relative to their home directory: "
+      "ending in / means Maildir (Maildir/); empty means an mbox file in "
+      "mail_spool_directory.")
 P_INT(hopcount_limit, "50", 1, 1000,
       "The most Received: headers a message may have before it is "
       "rejected as looping (5.4.6).")
@@ -89,16 +125,27 @@ P_INT(line_length_limit, "2048", 256, 1 << 24,
 P_LONG(lmdb_map_size, "16777216", 1, 1L << 40,
        "The initial size of an lmdb: table in bytes; a table grows in steps "
        "of this size when it fills up.")
+P_INT(local_destination_concurrency_limit, "2", 1, 10000,
+      "The most parallel deliveries to one local user.")
+P_INT(local_destination_recipient_limit, "1", 1, 100000,
+      "Recipients per local delivery request.")
 P_STR(local_recipient_maps, "proxy:unix:passwd.byname $alias_maps",
       "Tables of the users of mydestination: recipients not found there "
       "are refused at RCPT (empty: accept every local recipient).")
+P_STR(local_transport, "local:$myhostname",
+      "The transport (and next hop) for mydestination.")
 P_STR(mail_name, "Postern",
       "The mail system name, used in the SMTP greeting and in headers.")
 P_STR(mail_owner, "postern",
       "The unprivileged account that owns the queue and runs the services "
       "when master starts as root. It must not be shared with anything else.")
+P_STR(mail_spool_directory, "/var/mail",
+      "Where mbox files of local users live (home_mailbox empty).")
 P_FN(mail_version, param_default_mail_version,
      "The Postern version. Read-only.")
+P_LONG(mailbox_size_limit, "51200000", 0, 1L << 50,
+       "The largest local mbox file or Maildir message (0: no limit); "
+       "over it, delivery is deferred (mailbox full).")
 P_STR(maillog_file, "",
       "Log to this file instead of syslog; /dev/stdout and /dev/stderr are "
       "allowed. Each line is written whole with O_APPEND.")
@@ -106,9 +153,15 @@ P_TIME(max_idle, "100s", 's', 1, 86400 * 365,
        "How long a service process waits for a new client before it exits.")
 P_INT(max_use, "100", 1, 1000000000,
       "How many clients a service process serves before it exits.")
+P_TIME(maximal_backoff_time, "4000s", 's', 1, 86400 * 365,
+       "The longest wait between delivery attempts of a deferred message.")
+P_TIME(maximal_queue_lifetime, "5d", 'd', 0, 86400 * 365,
+       "How long a message may stay deferred before it bounces.")
 P_LONG(message_size_limit, "10240000", 0, 1L << 40,
        "The largest message in bytes, as announced with the SIZE keyword; "
        "0 means no limit.")
+P_TIME(minimal_backoff_time, "300s", 's', 1, 86400 * 365,
+       "The shortest wait between delivery attempts of a deferred message.")
 P_STR(multi_instance_name, "",
       "The name of this instance when several run on one host; it becomes "
       "the default syslog_name.")
@@ -136,8 +189,12 @@ P_STR(parent_domain_matches_subdomains,
       "others need .domain to match subdomains.")
 P_RAW(process_name, "",
       "The name of the running program, set by the program itself. Read-only.")
+P_INT(qmgr_message_active_limit, "20000", 1, 10000000,
+      "The most messages the queue manager holds in memory.")
 P_STR(queue_directory, DEF_QUEUE_DIR,
       "The root of the mail queue; chrooted services run inside it.")
+P_TIME(queue_run_delay, "300s", 's', 1, 86400,
+       "How often the queue manager scans the deferred queue.")
 P_STR(recipient_canonical_maps, "",
       "Tables that rewrite envelope and header recipients in cleanup.")
 P_STR(recipient_delimiter, "",
@@ -149,6 +206,8 @@ P_STR(relay_domains, "${{$compatibility_level} <level {2} ? {$mydestination} : {
       "Remote domains this system accepts mail for and relays.")
 P_INT(relay_domains_reject_code, "554", 400, 599,
       "The reply code for reject_unauth_destination.")
+P_STR(relay_transport, "relay",
+      "The transport for relay_domains.")
 P_STR(sender_canonical_maps, "",
       "Tables that rewrite envelope and header senders in cleanup.")
 P_TIME(service_throttle_time, "60s", 's', 1, 86400,
@@ -218,6 +277,9 @@ P_TIME(smtpd_timeout, "${stress?{10}:{300}}s", 's', 1, 86400,
        "message data.")
 P_BOOL(smtputf8_enable, "${{$compatibility_level} <level {1} ? {no} : {yes}}",
        "Support SMTPUTF8 (RFC 6531): UTF-8 addresses and headers.")
+P_BOOL(soft_bounce, "no",
+       "Turn permanent delivery failures into temporary ones (for tests "
+       "and migrations); also 5xx replies of smtpd become 4xx.")
 P_TIME(stop_grace_time, "10s", 's', 0, 3600,
        "On postern stop, how long master lets running sessions finish "
        "before it kills them.")
@@ -230,6 +292,8 @@ P_BOOL(swap_bangpath, "yes",
        "Rewrite site!user to user@site.")
 P_STR(syslog_name, "${multi_instance_name?{$multi_instance_name}:{postern}}",
       "The prefix of every log line: syslog_name/program[pid].")
+P_STR(transport_maps, "",
+      "Tables mapping recipients and domains to transport:nexthop.")
 P_INT(unknown_address_reject_code, "450", 400, 599,
       "The reply code for reject_unknown_recipient_domain when the domain "
       "has no DNS records.")
@@ -249,9 +313,22 @@ P_STR(virtual_alias_maps, "$virtual_maps",
       "cleanup (virtual(5)).")
 P_INT(virtual_alias_recursion_limit, "1000", 1, 100000,
       "The deepest nesting of virtual_alias_maps expansion.")
+P_STR(virtual_gid_maps, "",
+      "The group id of virtual mailbox files (static:5000).")
+P_STR(virtual_mailbox_base, "",
+      "The directory that virtual_mailbox_maps paths are relative to.")
 P_STR(virtual_mailbox_domains, "$virtual_mailbox_maps",
       "Domains delivered to virtual mailboxes.")
+P_LONG(virtual_mailbox_limit, "51200000", 0, 1L << 50,
+       "The largest virtual mailbox message (0: no limit); over it, "
+       "delivery is deferred (mailbox full).")
 P_STR(virtual_mailbox_maps, "",
       "Tables of the virtual mailbox users.")
 P_STR(virtual_maps, "",
       "Old name of virtual_alias_maps.")
+P_INT(virtual_minimum_uid, "100", 0, 0x7fffffff,
+      "The smallest uid virtual_uid_maps may give.")
+P_STR(virtual_transport, "virtual",
+      "The transport for virtual_mailbox_domains.")
+P_STR(virtual_uid_maps, "",
+      "The user id of virtual mailbox files (static:5000).")

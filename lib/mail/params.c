@@ -248,7 +248,8 @@ void params_warn_unknown(PARAM_CTX *ctx)
     HTABLE_FOREACH(ctx->maincf->entries, ent) {
         MAINCF_ENTRY *me = ent->value;
 
-        if (param_find(me->name) == NULL && !htable_locate(refs, me->name))
+        if (param_find(me->name) == NULL && !htable_locate(refs, me->name)
+            && !param_dynamic_known(me->name))
             msg_warn("%s, line %d: unknown parameter: %s=%s",
                      ctx->maincf->path, me->lineno, me->name, me->value);
     }
@@ -381,6 +382,7 @@ static int param_check_value(const PARAM_DEF *def, const char *value,
 /* --- loading ---------------------------------------------------------- */
 
 static char *params_maincf_file;
+static PARAM_CTX *params_loaded_ctx;    /* the configuration now in var_* */
 
 void params_set_maincf_file(const char *path)
 {
@@ -456,6 +458,18 @@ int params_load_r(const char *config_dir, const ARGV *overrides, int flags,
         }
     }
     rc = 0;
+    /* Keep the loaded configuration for param_dynamic(). */
+    if (!(flags & PARAMS_FLAG_CHECK_ONLY)) {
+        if (params_loaded_ctx) {
+            MAINCF *old = params_loaded_ctx->maincf;
+
+            param_ctx_free(&params_loaded_ctx);
+            maincf_free(&old);
+        }
+        params_loaded_ctx = ctx;
+        ctx = NULL;
+        cf = NULL;
+    }
 done:
     param_ctx_free(&ctx);
     maincf_free(&cf);
@@ -464,6 +478,59 @@ done:
     strbuf_free(&origin);
     strbuf_free(&why);
     return rc;
+}
+
+const char *param_dynamic(const char *name, const char *defval)
+{
+    static STRBUF *value;
+    STRBUF *err;
+    const char *raw;
+
+    if (params_loaded_ctx == NULL
+        || (raw = param_raw(params_loaded_ctx, name)) == NULL)
+        return defval;
+    if (value == NULL)
+        value = strbuf_alloc(64);
+    err = strbuf_alloc(64);
+    if (param_expand(params_loaded_ctx, raw, value, err) < 0) {
+        msg_warn("%s: %s", name, err->data);
+        strbuf_free(&err);
+        return defval;
+    }
+    strbuf_free(&err);
+    return value->data;
+}
+
+long param_dynamic_long(const char *name, long defval, long min, long max)
+{
+    const char *value = param_dynamic(name, NULL);
+    long n;
+
+    if (value == NULL)
+        return defval;
+    if (str_to_long(value, min, max, &n) < 0) {
+        msg_warn("%s = %s: not a number in %ld..%ld -- using %ld", name,
+                 value, min, max, defval);
+        return defval;
+    }
+    return n;
+}
+
+int param_dynamic_known(const char *name)
+{
+    static const char *suffixes[] = {
+        "_destination_concurrency_limit", "_destination_recipient_limit",
+        NULL,
+    };
+    size_t len = strlen(name);
+
+    for (int i = 0; suffixes[i]; i++) {
+        size_t n = strlen(suffixes[i]);
+
+        if (len > n && strcmp(name + len - n, suffixes[i]) == 0)
+            return 1;
+    }
+    return 0;
 }
 
 void params_load(const char *config_dir, const ARGV *overrides, int flags)

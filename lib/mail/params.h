@@ -131,6 +131,17 @@ void    params_set_maincf_file(const char *path);
 /* The config directory params_load() would use for config_dir. */
 const char *params_config_dir(const char *config_dir);
 
+/*
+ * Per-transport parameters (TRANSPORT_destination_concurrency_limit...):
+ * their names are made at run time, so they are not in the table.  The
+ * value as the last params_load() saw it, expanded, or defval.
+ */
+const char *param_dynamic(const char *name, const char *defval);
+long    param_dynamic_long(const char *name, long defval, long min, long max);
+
+/* Is name one of those per-transport names? */
+int     param_dynamic_known(const char *name);
+
 /* Warn (msg_warn) about main.cf names that are neither known nor used. */
 void    params_warn_unknown(PARAM_CTX *ctx);
 

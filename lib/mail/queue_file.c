@@ -21,6 +21,8 @@
 #define QFILE_SIZE_FMT  "%15ld %15ld %15ld %15ld"
 #define QFILE_SIZE_LEN  (15 * 4 + 3)
 #define QFILE_REC_LIMIT (1024 * 1024)   /* envelope records */
+#define QFILE_WARN_FMT  "%15ld"
+#define QFILE_WARN_LEN  15
 
 struct QFILE {
     int     fd;
@@ -72,6 +74,7 @@ QFILE *qfile_create(STRBUF *err)
     rec_put(q->stream, QREC_SIZE, zeros, QFILE_SIZE_LEN);
     rec_fprintf(q->stream, QREC_TIME, "%ld %ld", (long) tv.tv_sec,
                 (long) tv.tv_usec);
+    rec_fprintf(q->stream, QREC_WARN, QFILE_WARN_FMT, 0L);
     return q;
 }
 
@@ -290,6 +293,20 @@ int qenv_read_fd(int fd, const char *id, QENV **env_r, STRBUF *err)
                 env->arrival_usec = v[1];
             }
             break;
+        case QREC_WARN:
+            {
+                long v;
+                const char *cp = data->data + strspn(data->data, " ");
+
+                if (data->len != QFILE_WARN_LEN
+                    || str_to_long(cp, -1, 0x7fffffffffffffffL, &v) < 0) {
+                    rc = qenv_bad(err, id, "bad warning record");
+                    goto done;
+                }
+                env->warn_time = v;
+                env->warn_offset = rec_offset;
+            }
+            break;
         case QREC_FULLNAME:
             free(env->fullname);
             env->fullname = xstrdup(data->data);
@@ -434,6 +451,25 @@ int qfile_read_content(int fd, const QENV *env, QFILE_CONTENT_FN fn,
     strbuf_free(&data);
     strbuf_free(&why);
     return rc;
+}
+
+int qfile_set_warn(int fd, const QENV *env, long when, STRBUF *err)
+{
+    char buf[QFILE_WARN_LEN + 1];
+
+    if (env->warn_offset == 0) {
+        strbuf_printf(err, "%s: no warning record", env->id);
+        return -1;
+    }
+    snprintf(buf, sizeof(buf), QFILE_WARN_FMT, when);
+    /* Type byte and one length byte precede the data. */
+    if (pwrite(fd, buf, QFILE_WARN_LEN, env->warn_offset + 2)
+        != QFILE_WARN_LEN) {
+        strbuf_printf(err, "%s: update warning time: %s", env->id,
+                      strerror(errno));
+        return -1;
+    }
+    return 0;
 }
 
 int qfile_mark_done(int fd, off_t offset, STRBUF *err)

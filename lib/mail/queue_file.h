@@ -21,6 +21,9 @@
 #define QREC_SIZE       'C'     /* "%15ld %15ld %15ld %15ld": message size,
                                  * content offset, recipients, flags */
 #define QREC_TIME       'T'     /* arrival "sec usec" */
+#define QREC_WARN       'W'     /* "%15ld": when to send the delay warning
+                                 * (0: not yet scheduled, -1: sent);
+                                 * rewritten in place by qmgr */
 #define QREC_FULLNAME   'F'     /* sender full name */
 #define QREC_SENDER     'S'     /* envelope sender, empty = null sender */
 #define QREC_ATTR       'A'     /* "name=value" */
@@ -92,6 +95,8 @@ typedef struct QENV {
     long    flags;
     long    arrival_sec;
     long    arrival_usec;
+    long    warn_time;
+    off_t   warn_offset;                /* of the W record, 0 if none */
     char   *sender;
     char   *fullname;
     ARGV   *attrs;                      /* "name=value" */
@@ -119,6 +124,10 @@ const char *qenv_attr(const QENV *env, const char *name);
 typedef int (*QFILE_CONTENT_FN)(const char *data, size_t len, void *ctx);
 int     qfile_read_content(int fd, const QENV *env, QFILE_CONTENT_FN fn,
                            void *ctx, STRBUF *err);
+
+/* Rewrite the W record in place (no fsync: a lost update only repeats
+ * or delays a warning). */
+int     qfile_set_warn(int fd, const QENV *env, long when, STRBUF *err);
 
 /* Mark the recipient at offset done (R -> D), and fsync. */
 int     qfile_mark_done(int fd, off_t offset, STRBUF *err);

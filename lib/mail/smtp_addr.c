@@ -69,7 +69,8 @@ static int smtp_addr_check(const char *addr, const char **why_r)
             return -1;
         }
         if (quoted) {
-            if (*cp == '\\' && cp[1])
+            /* A quoted pair escapes printable text only (RFC 5321). */
+            if (*cp == '\\' && cp[1] >= 0x20 && cp[1] != 0x7f)
                 cp++;
             else if (*cp == '"')
                 quoted = 0;
@@ -147,6 +148,11 @@ int smtp_addr_parse(const char *args, const char *keyword, int strict,
         start = cp;
         end = cp + strcspn(cp, " ");
         rest = end;
+        /* "FROM:" alone is no address: only "<>" is the null sender. */
+        if (end == start) {
+            *why_r = "missing address";
+            return -1;
+        }
     }
     /* A source route: "@a,@b:user@domain" -> "user@domain". */
     if (*start == '@') {

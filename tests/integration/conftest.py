@@ -6,6 +6,7 @@ and master.cf, a queue directory, a data directory and a mail store, and
 free loopback ports for its services.  Later issues extend Instance with
 starting and stopping master; processes a test starts are stopped by pid.
 """
+import grp
 import os
 import pwd
 import shutil
@@ -112,6 +113,7 @@ class Instance:
             "maillog_file": self.log_file,
             "myhostname": "mx.example.test",
             "mail_owner": "postern",
+            "alias_maps": "",
             "service_throttle_time": "2s",
             "stop_grace_time": "3s",
         }
@@ -194,6 +196,34 @@ class Instance:
                 f"stdout: {res.stdout}\nstderr: {res.stderr}")
         return res
 
+    def postern_as(self, user, *args, group=None, check=True, env=None):
+        """Run postern -c CONFIG ARGS as the account user (the suite runs
+        as root), with the effective group group (a name) as a setgid
+        program would have it, else user's own group; no supplementary
+        groups.  Sanitizer reports go to a directory user may write and
+        fail the call."""
+        pw = pwd.getpwnam(user)
+        egid = grp.getgrnam(group).gr_gid if group else pw.pw_gid
+        logs = self.path(f"sanitizer-{user}")
+        os.makedirs(logs, exist_ok=True)
+        os.chmod(logs, 0o1777)
+        cmd = ["setpriv", f"--reuid={pw.pw_uid}", f"--rgid={pw.pw_gid}",
+               f"--egid={egid}", "--clear-groups", "--",
+               bin_path("postern"), "-c", self.config_dir, *args]
+        extra = {"ASAN_OPTIONS": f"log_path={logs}/sanitizer:abort_on_error=0",
+                 "UBSAN_OPTIONS": f"log_path={logs}/sanitizer:"
+                                  "print_stacktrace=1"}
+        extra.update(env or {})
+        res = subprocess.run(cmd, capture_output=True, text=True,
+                             env=self.env(extra), timeout=60)
+        reports = sorted(os.listdir(logs))
+        assert not reports, f"sanitizer reports in {logs}: {reports}"
+        if check and res.returncode != 0:
+            raise AssertionError(
+                f"{' '.join(cmd)} exited {res.returncode}\n"
+                f"stdout: {res.stdout}\nstderr: {res.stderr}")
+        return res
+
     def log(self):
         try:
             with open(self.log_file) as f:
@@ -204,6 +234,17 @@ class Instance:
     # --- master ------------------------------------------------------
     def write_master_cf(self, text):
         return self.write_file("etc/master.cf", text)
+
+    def mail_services(self, extra=""):
+        """master.cf with the mail services: smtpd on a free loopback port
+        (self.port("smtp")), cleanup, anvil, pickup, showq, plus extra."""
+        port = self.port("smtp")
+        return self.write_master_cf(
+            f"127.0.0.1:{port} inet n - n - - smtpd\n"
+            "pickup unix n - n 60 1 pickup\n"
+            "cleanup unix n - n - 0 cleanup\n"
+            "anvil unix - - n - 1 anvil\n"
+            "showq unix n - n - - showq\n" + extra)
 
     def master_pid(self):
         """The running master's pid from its pid file, or None."""

@@ -176,10 +176,15 @@ static void test_unsupported_names(void **state)
     open_bad("unix:passwd.byname ", "unknown table");
 }
 
-/* In a chroot with no passwd file, a miss is an error, not "no user". */
+/*
+ * In a chroot with no passwd file, a miss is an error, not "no user",
+ * even where NSS (systemd) still makes up a root entry; a hit needs no
+ * check.  Until the database has answered, every miss is checked again.
+ */
 static void chroot_child(void *arg)
 {
-    static DICT *d;
+    static DICT *pw;
+    static DICT *gr;
     const char *value;
     int rc;
 
@@ -188,11 +193,14 @@ static void chroot_child(void *arg)
         fprintf(stderr, "chroot: %s\n", strerror(errno));
         return;
     }
-    d = open_ok("unix:passwd.byname", DICT_FLAG_DEFAULT);
-    rc = dict_lookup(d, "nosuchuser", &value);
-    fprintf(stderr, "rc=%d error=%s\n", rc, d->error->data);
-    rc = dict_lookup(d, "root", &value);
-    fprintf(stderr, "root rc=%d\n", rc);
+    pw = open_ok("unix:passwd.byname", DICT_FLAG_DEFAULT);
+    gr = open_ok("unix:group.byname", DICT_FLAG_DEFAULT);
+    for (int i = 0; i < 2; i++) {
+        rc = dict_lookup(pw, "nosuchuser", &value);
+        fprintf(stderr, "passwd rc=%d error=%s\n", rc, pw->error->data);
+    }
+    rc = dict_lookup(gr, "nosuchgroup", &value);
+    fprintf(stderr, "group rc=%d error=%s\n", rc, gr->error->data);
 }
 
 static void test_database_unreadable(void **state)
@@ -207,9 +215,14 @@ static void test_database_unreadable(void **state)
     }
     status = unit_fork(chroot_child, NULL, out);
     assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    if (strstr(out->data, "rc=-1 error=unix:passwd.byname: cannot access the "
-               "system database") == NULL
-        || strstr(out->data, "root rc=-1") == NULL)
+    if (strcmp(out->data,
+               "passwd rc=-1 error=unix:passwd.byname: cannot access the "
+               "system database: /etc/passwd: No such file or directory\n"
+               "passwd rc=-1 error=unix:passwd.byname: cannot access the "
+               "system database: /etc/passwd: No such file or directory\n"
+               "group rc=-1 error=unix:group.byname: cannot access the "
+               "system database: /etc/group: No such file or directory\n")
+        != 0)
         fail_msg("child said: %s", out->data);
     strbuf_free(&out);
 }
