@@ -169,14 +169,22 @@ asan: deps
 FUZZERS := $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
 FUZZ_BUILD := build-fuzz
 FUZZ_TIME ?= 20
+# fuzz_smtpd.c compiles smtpd/smtpd.c in (its session code is static) and
+# links the other smtpd sources.
+FUZZ_SMTPD_OBJS := $(patsubst %.c,$(FUZZ_BUILD)/obj/%.o,\
+                   $(filter-out smtpd/smtpd.c,$(smtpd_SRCS)))
 fuzz: deps
 	$(MAKE) BUILD=$(FUZZ_BUILD) CC=clang SANITIZE=1 \
-	    CFLAGS="-fsanitize=fuzzer-no-link" $(FUZZ_BUILD)/libpostern.a
+	    CFLAGS="-fsanitize=fuzzer-no-link" $(FUZZ_BUILD)/libpostern.a \
+	    $(FUZZ_SMTPD_OBJS)
 	@set -e; for f in $(FUZZERS); do \
 	    mkdir -p $(FUZZ_BUILD)/fuzz/corpus-$$f; \
+	    extra=; if [ $$f = smtpd ]; then \
+	        extra="$(FUZZ_SMTPD_OBJS) -lpthread"; fi; \
 	    clang $(CFLAGS_BASE) -O1 -fno-omit-frame-pointer \
-	        -fsanitize=fuzzer,address,undefined -o $(FUZZ_BUILD)/fuzz/$$f \
-	        fuzz/fuzz_$$f.c $(FUZZ_BUILD)/libpostern.a $(LIBS); \
+	        -fsanitize=fuzzer,address,undefined \
+	        -fno-sanitize-recover=undefined -o $(FUZZ_BUILD)/fuzz/$$f \
+	        fuzz/fuzz_$$f.c $$extra $(FUZZ_BUILD)/libpostern.a $(LIBS); \
 	    echo "== fuzz $$f ($(FUZZ_TIME)s)"; \
 	    $(FUZZ_BUILD)/fuzz/$$f -max_total_time=$(FUZZ_TIME) \
 	        -print_final_stats=0 $(FUZZ_BUILD)/fuzz/corpus-$$f \

@@ -38,7 +38,6 @@
 #include "util/xmalloc.h"
 
 #define ANVIL_READ_CHUNK        4096
-#define ANVIL_PARTIAL_TIMEOUT   10000   /* ms for one record to arrive */
 
 /*
  * One client connection (one smtpd process).  'pending' maps each ident
@@ -359,7 +358,8 @@ static void anvil_client_input(ANVIL_CLIENT *c)
             event_cancel_timer(anvil_client_event, c);
         c->timer = 0;
     } else if (served > 0 || !c->timer) {
-        event_request_timer(anvil_client_event, c, ANVIL_PARTIAL_TIMEOUT);
+        event_request_timer(anvil_client_event, c,
+                            ANVIL_PARTIAL_TIMEOUT * 1000LL);
         c->timer = 1;
     }
     if (c->out->len > 0 && anvil_client_flush(c) == 0)

@@ -171,7 +171,8 @@ static int cleanup_open(CLEANUP_STATE *state, IPC_MSG *req, STRBUF *err)
         strbuf_reset(err);
         goto out;
     }
-    state->queue_id = qfile_id(state->qfile);
+    snprintf(state->queue_id, sizeof(state->queue_id), "%s",
+             qfile_id(state->qfile));
     cleanup_canon_addr(sender, canon);
     if (cleanup_rewrite(state, cleanup_sender_canonical_maps,
                         cleanup_canonical_maps, canon->data, rewritten) < 0)
@@ -331,7 +332,7 @@ static void cleanup_serve(SERVER_CLIENT *client, const char *service,
     (void) service;
     (void) argv;
     memset(&state, 0, sizeof(state));
-    state.queue_id = "NOQUEUE";
+    strcpy(state.queue_id, "NOQUEUE");  /* fits */
     state.log_rcpts = argv_alloc(1);
     state.rcpt_seen = htable_alloc(16);
     state.fail.text = strbuf_alloc(64);

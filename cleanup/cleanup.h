@@ -7,6 +7,7 @@
 #include "mail/maps.h"
 #include "mail/match_list.h"
 #include "mail/queue_file.h"
+#include "mail/queue_id.h"
 #include "util/argv.h"
 #include "util/htable.h"
 #include "util/strbuf.h"
@@ -20,7 +21,7 @@ typedef struct CLEANUP_FAIL {
 
 typedef struct CLEANUP_STATE {
     QFILE  *qfile;
-    const char *queue_id;
+    char    queue_id[QUEUE_ID_MAX + 1]; /* a copy: the QFILE goes away */
     char   *origin;                     /* smtpd, pickup */
     char   *sender;                     /* after rewriting */
     char   *client_name;

@@ -12,7 +12,7 @@
  * public/ for the wakeup).  So the process that holds the privilege never
  * reads the input: it creates the file, then forks a child that drops the
  * group for good (real, effective and saved) and copies standard input
- * into the file, checking every record (pickup/maildrop.h).  Only when the
+ * into the file, checking every record (lib/mail/maildrop.h).  Only when the
  * child exits 0 does the parent mark the file ready, rename it to its
  * queue ID, sync the directory, print the ID and poke pickup.
  *
@@ -38,7 +38,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
-#include "../pickup/maildrop.h"
+#include "mail/maildrop.h"
 #include "mail/params.h"
 #include "mail/queue_file.h"
 #include "mail/queue_id.h"

@@ -97,7 +97,7 @@ static int queue_list_showq(int format)
         msg_fatal_status(EX_UNAVAILABLE,
                          "Queue report unavailable - mail system is down");
     }
-    s = stream_open(fd, QUEUE_SHOWQ_TIMEOUT, 0);
+    s = stream_open(fd, QUEUE_SHOWQ_TIMEOUT, 1024);    /* reads no lines */
     ipc_put_str(m, "request", SHOWQ_REQ_LIST);
     ipc_put_str(m, "format", format == SHOWQ_JSON ? "json" : "text");
     if (ipc_write(s, m) < 0)

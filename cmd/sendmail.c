@@ -3,7 +3,7 @@
  * sendmail(1)); also mailq when its name ends in "mailq".  See
  * sendmail(1).
  *
- * To submit, sendmail writes a maildrop file (pickup/maildrop.h) into a
+ * To submit, sendmail writes a maildrop file (lib/mail/maildrop.h) into a
  * pipe to the set-gid postdrop helper, which stores it in maildrop/ for
  * the pickup service.  sendmail itself needs no privilege and holds at
  * most the header section (-t) in memory: the body is streamed.
@@ -23,7 +23,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
-#include "../pickup/maildrop.h"
+#include "mail/maildrop.h"
 #include "mail/params.h"
 #include "mail/queue_file.h"
 #include "mail/record.h"
@@ -268,7 +268,7 @@ static char *sm_full_name(const char *opt, const struct passwd *pw)
     }
     if (name->len == 0 || !maildrop_text_ok(name->data, name->len,
                                             MAILDROP_TEXT_MAX)) {
-        if (opt)
+        if (opt && *opt)
             msg_fatal_status(EX_USAGE, "bad -F full name");
         strbuf_free(&name);
         return NULL;
@@ -306,96 +306,6 @@ static void sm_check_rcpt(const char *addr, const char *from)
         msg_fatal_status(EX_USAGE, "bad recipient address in %s", from);
 }
 
-/* Start postdrop with a pipe on its stdin and one from its stdout. */
-static pid_t sm_postdrop_start(const char *config_dir, int *in_r, int *out_r)
-{
-    ARGV *args = argv_alloc(8);
-    STRBUF *path = strbuf_alloc(256);
-    int to[2], from[2];
-    pid_t pid;
-
-    strbuf_printf(path, "%s/postdrop", var_daemon_directory);
-    argv_add(args, path->data);
-    argv_add(args, "-c");
-    argv_add(args, config_dir);
-    for (int i = 0; i < msg_verbose; i++)
-        argv_add(args, "-v");
-    if (access(path->data, X_OK) < 0)
-        msg_fatal_status(EX_UNAVAILABLE, "cannot execute %s: %m", path->data);
-    if (pipe2(to, O_CLOEXEC) < 0 || pipe2(from, O_CLOEXEC) < 0)
-        msg_fatal_status(EX_OSERR, "pipe: %m");
-    if ((pid = fork()) < 0)
-        msg_fatal_status(EX_OSERR, "fork: %m");
-    if (pid == 0) {
-        if (dup2(to[0], STDIN_FILENO) < 0 || dup2(from[1], STDOUT_FILENO) < 0)
-            _exit(EX_OSERR);
-        execv(args->argv[0], args->argv);
-        msg_warn("execute %s: %m", args->argv[0]);
-        _exit(EX_UNAVAILABLE);
-    }
-    close(to[0]);
-    close(from[1]);
-    *in_r = to[1];
-    *out_r = from[0];
-    argv_free(&args);
-    strbuf_free(&path);
-    return pid;
-}
-
-/* Wait for postdrop; its status becomes ours. */
-static int sm_postdrop_wait(pid_t pid, int out_fd)
-{
-    STREAM *s = stream_open(out_fd, 0, 256);
-    STRBUF *id = strbuf_alloc(64);
-    int status;
-
-    if (stream_get_line(s, id) > 0) {
-        strbuf_trim_right(id);
-        if (msg_verbose)
-            msg_info("queued in %s as %s", MAILDROP_DIR, id->data);
-    }
-    stream_free(&s);
-    close(out_fd);
-    strbuf_free(&id);
-    while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR)
-            msg_fatal_status(EX_OSERR, "waitpid: %m");
-    if (WIFEXITED(status))
-        return WEXITSTATUS(status);
-    msg_warn("postdrop was killed by signal %d", WTERMSIG(status));
-    return EX_TEMPFAIL;
-}
-
-/* The envelope records, up to the content record. */
-static void sm_write_envelope(STREAM *out, const SM_OPTS *o,
-                              const char *sender, const char *full_name,
-                              const ARGV *rcpts)
-{
-    char size[MAILDROP_SIZE_LEN + 1];
-    struct timeval tv;
-
-    maildrop_size_format(size, 0, 0, 0);
-    rec_put(out, QREC_SIZE, size, MAILDROP_SIZE_LEN);
-    gettimeofday(&tv, NULL);
-    rec_fprintf(out, QREC_TIME, "%ld %ld", (long) tv.tv_sec,
-                (long) tv.tv_usec);
-    if (full_name)
-        rec_puts(out, QREC_FULLNAME, full_name);
-    rec_puts(out, QREC_SENDER, sender);
-    rec_fprintf(out, QREC_ATTR, "local_uid=%ld", (long) getuid());
-    rec_puts(out, QREC_ATTR, "origin=" MAILDROP_ORIGIN);
-    if (o->dsn_envid)
-        rec_fprintf(out, QREC_ATTR, "dsn_envid=%s", o->dsn_envid);
-    if (o->dsn_ret)
-        rec_fprintf(out, QREC_ATTR, "dsn_ret=%s", o->dsn_ret);
-    for (size_t i = 0; i < rcpts->argc; i++) {
-        if (o->dsn_notify)
-            rec_fprintf(out, QREC_DSN_NOTIFY, "%d", o->dsn_notify);
-        rec_puts(out, QREC_RCPT, rcpts->argv[i]);
-    }
-    rec_put(out, QREC_CONTENT, "", 0);
-}
-
 static int sm_enqueue(const SM_OPTS *o, const char *config_dir)
 {
     uid_t uid = getuid();
@@ -405,6 +315,8 @@ static int sm_enqueue(const SM_OPTS *o, const char *config_dir)
     SM_INPUT *si = sm_input_open(STDIN_FILENO, o->dot_ends);
     SM_HEADERS *h = NULL;
     ARGV *rcpts = argv_alloc(8);
+    STRBUF *err = strbuf_alloc(128);
+    STRBUF *id = strbuf_alloc(32);
     STREAM *out;
     int in_fd, out_fd;
     pid_t pid;
@@ -425,9 +337,14 @@ static int sm_enqueue(const SM_OPTS *o, const char *config_dir)
     for (size_t i = 0; i < rcpts->argc; i++)
         sm_check_rcpt(rcpts->argv[i], o->extract ? "message header"
                       : "command line");
-    pid = sm_postdrop_start(config_dir, &in_fd, &out_fd);
+    if ((pid = maildrop_postdrop_start(config_dir, &in_fd, &out_fd, err))
+        < 0)
+        msg_fatal_status(EX_UNAVAILABLE, "%s", err->data);
     out = stream_open(in_fd, 0, 1);
-    sm_write_envelope(out, o, sender, full_name, rcpts);
+    maildrop_write_envelope(out, sender, full_name, o->dsn_envid, o->dsn_ret);
+    for (size_t i = 0; i < rcpts->argc; i++)
+        maildrop_write_rcpt(out, rcpts->argv[i], NULL, o->dsn_notify);
+    rec_put(out, QREC_CONTENT, "", 0);
     if (sm_content_copy(si, h, out) >= 0) {
         rec_put(out, QREC_CONTENT_END, "", 0);
         rec_put(out, QREC_END, "", 0);
@@ -436,7 +353,9 @@ static int sm_enqueue(const SM_OPTS *o, const char *config_dir)
     /* A write error means postdrop gave up; its status says why. */
     stream_free(&out);
     close(in_fd);
-    status = sm_postdrop_wait(pid, out_fd);
+    status = maildrop_postdrop_wait(pid, out_fd, id);
+    if (msg_verbose && id->len)
+        msg_info("queued in %s as %s", MAILDROP_DIR, id->data);
     if (status != 0 && (status < EX__BASE || status > EX__MAX))
         status = EX_TEMPFAIL;
     if (status != 0)
@@ -444,6 +363,8 @@ static int sm_enqueue(const SM_OPTS *o, const char *config_dir)
     sm_input_free(&si);
     sm_headers_free(&h);
     argv_free(&rcpts);
+    strbuf_free(&err);
+    strbuf_free(&id);
     free(sender);
     free(full_name);
     return status;

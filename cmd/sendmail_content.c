@@ -8,7 +8,7 @@
 #include <string.h>
 #include <sysexits.h>
 
-#include "../pickup/maildrop.h"
+#include "mail/maildrop.h"
 #include "mail/queue_file.h"
 #include "mail/record.h"
 #include "sendmail.h"

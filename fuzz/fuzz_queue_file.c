@@ -13,8 +13,9 @@
  *     file, and recipient offsets that point at R or D records;
  *   - the content chunks handed to the callback are exactly the B records
  *     after the content record, as rec_decode() finds them;
- *   - after qfile_mark_done() on each recipient, the envelope reads the
- *     same with every recipient done;
+ *   - after qfile_mark_done() on each recipient and qfile_set_warn() on
+ *     the warning record, the envelope reads the same with every
+ *     recipient done and the new warning time;
  *   - rec_decode() and rec_get() see the same records and the same end.
  * Garbage must be refused with an error: never a crash, leak or hang.
  */
@@ -31,7 +32,7 @@
 #include "util/stream.h"
 #include "util/xmalloc.h"
 
-#define FUZZ_ENV_LIMIT  (1024 * 1024)   /* queue_file.c QFILE_REC_LIMIT */
+#define FUZZ_WARN_TIME  1234567890L
 
 static int fuzz_fd = -1;
 
@@ -199,13 +200,21 @@ static void fuzz_queue_file(const uint8_t *data, size_t size)
         if (qfile_mark_done(fuzz_fd, env->rcpts[i].offset, err) < 0)
             abort();
     }
+    if (env->warn_offset != 0) {
+        strbuf_reset(err);
+        if (data[env->warn_offset] != QREC_WARN
+            || qfile_set_warn(fuzz_fd, env, FUZZ_WARN_TIME, err) < 0)
+            abort();
+    }
     if (lseek(fuzz_fd, 0, SEEK_SET) != 0)
         abort();
     strbuf_reset(err);
     if (qenv_read_fd(fuzz_fd, "FUZZQID", &env2, err) < 0
         || env2->nrcpt != env->nrcpt
         || strcmp(env2->sender, env->sender) != 0
-        || env2->content_offset != env->content_offset)
+        || env2->content_offset != env->content_offset
+        || env2->warn_offset != env->warn_offset
+        || (env->warn_offset && env2->warn_time != FUZZ_WARN_TIME))
         abort();
     for (size_t i = 0; i < env2->nrcpt; i++)
         if (!env2->rcpts[i].done

@@ -1,15 +1,16 @@
 /*
  * fuzz_smtpd - the SMTP server's command parser and session state
- * machine (smtpd/*.c).
+ * machine (the smtpd/ sources).
  *
  * smtpd/smtpd.c is compiled into this file (its main() renamed) so that
  * the session runs exactly as smtpd_serve() runs it for a client of the
  * server skeleton; the other smtpd sources are linked as objects (see the
  * Makefile's fuzz target).  Each input is what one client sends: it is
  * written to one end of a socketpair, followed by a shutdown of the write
- * side, and smtpd_serve() runs on the other end.  A helper thread reads
- * the replies and plays the cleanup service on public/cleanup, so that
- * DATA and BDAT get as far as they do in production.
+ * side, and smtpd_serve() runs on the other end.  A helper thread (one
+ * for the process) reads the replies and plays the cleanup service on
+ * public/cleanup, so that DATA and BDAT get as far as they do in
+ * production.
  *
  * An input whose first byte is below 0x20 uses that byte as options for
  * the session (the byte is not sent):
@@ -29,8 +30,13 @@
  *     CLEANUP_CHUNK_MAX, and never passes an address with control
  *     characters, nor a client name, address, HELO name or DSN value
  *     with a line break (they end up in headers and log lines).
- * Nothing may crash, leak or hang.  The working directory is an empty
- * temporary directory (removed at exit); nothing outside it is touched.
+ * Nothing may crash, leak or hang.  While a session runs, the working
+ * directory is an empty temporary directory (removed at exit), so nothing
+ * outside it is touched; libFuzzer's own paths stay relative to where it
+ * was started (a relative or missing -artifact_prefix is made absolute).
+ *
+ * FUZZ_SMTPD_TRACE=1 in the environment prints smtpd's log and replies
+ * to stderr (to see what a seed or a crash input does).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -68,7 +74,10 @@ int     smtpd_main_unused(int argc, char **argv);
 #define FUZZ_OPT_REMOTE         0x10
 
 static char fuzz_dir[64];
+static int fuzz_home_fd = -1;           /* where libFuzzer was started */
 static int fuzz_listen_fd = -1;
+static int fuzz_trace;
+static char **fuzz_argv;                /* argv with absolute artifacts */
 
 /* The configuration each input starts from (after params_load). */
 static struct {
@@ -83,8 +92,9 @@ static struct {
 
 static void fuzz_quiet(const char *severity, const char *text)
 {
-    (void) severity;
-    (void) text;
+    if (fuzz_trace)
+        fprintf(stderr, "log: %s%s%s\n", severity, *severity ? ": " : "",
+                text);
 }
 
 static void fuzz_fail(const char *what, const char *detail)
@@ -105,7 +115,7 @@ static void fuzz_write_file(const char *name, const char *text)
 
 static void fuzz_remove_dir(void)
 {
-    if (fuzz_dir[0] == 0)
+    if (fuzz_dir[0] == 0 || chdir(fuzz_dir) < 0)
         return;
     /* Only what LLVMFuzzerInitialize created. */
     (void) unlink("public/cleanup");
@@ -115,6 +125,56 @@ static void fuzz_remove_dir(void)
     if (chdir("/") == 0)
         (void) rmdir(fuzz_dir);
 }
+
+/*
+ * Crash artifacts are written by libFuzzer's handlers while the session
+ * runs in the temporary directory: make their location absolute.
+ */
+static void fuzz_fix_artifact_args(int *argc, char ***argv)
+{
+    static const char *const flags[] = {
+        "-artifact_prefix=", "-exact_artifact_path=",
+    };
+    char *cwd = getcwd(NULL, 0);
+    int have_prefix = 0;
+    int n = 0;
+
+    if (cwd == NULL)
+        fuzz_fail("getcwd", strerror(errno));
+    fuzz_argv = xcalloc((size_t) *argc + 2, sizeof(char *));
+    for (int i = 0; i < *argc; i++) {
+        const char *arg = (*argv)[i];
+
+        fuzz_argv[n] = (*argv)[i];
+        for (size_t f = 0; f < sizeof(flags) / sizeof(flags[0]); f++) {
+            size_t len = strlen(flags[f]);
+
+            if (strncmp(arg, flags[f], len) != 0)
+                continue;
+            have_prefix |= f == 0;
+            if (arg[len] != '/') {
+                STRBUF *abs = strbuf_alloc(256);
+
+                strbuf_printf(abs, "%.*s%s/%s", (int) len, arg, cwd,
+                              arg + len);
+                fuzz_argv[n] = strbuf_export(&abs);
+            }
+        }
+        n++;
+    }
+    if (!have_prefix) {
+        STRBUF *abs = strbuf_alloc(256);
+
+        strbuf_printf(abs, "-artifact_prefix=%s/", cwd);
+        fuzz_argv[n++] = strbuf_export(&abs);
+    }
+    fuzz_argv[n] = NULL;
+    *argc = n;
+    *argv = fuzz_argv;
+    free(cwd);
+}
+
+static void fuzz_helper_init(void);
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -142,9 +202,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
             "192.0.2.68=HOLD, {192.0.2.69=PREPEND X-Client: 69}, "
             "192.0.2.70=reject_unauth_pipelining, 198.51.100=OK, "
             "{10=554 5.7.1 net ten}}",
-        "smtpd_helo_restrictions=reject_invalid_helo_hostname, "
-            "warn_if_reject reject_non_fqdn_helo_hostname, "
-            "check_helo_access pcre:$queue_directory/helo_access.pcre",
+        "smtpd_helo_restrictions="
+            "check_helo_access pcre:$queue_directory/helo_access.pcre, "
+            "reject_invalid_helo_hostname, "
+            "warn_if_reject reject_non_fqdn_helo_hostname",
         "smtpd_sender_restrictions=warn_if_reject reject_non_fqdn_sender, "
             "check_sender_access inline:{spammer@example.org=REJECT, "
             "hold@example.org=HOLD, discard@example.org=DISCARD, "
@@ -158,7 +219,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         "smtpd_recipient_restrictions=reject_non_fqdn_recipient, "
             "check_recipient_access pcre:$queue_directory/rcpt_access.pcre, "
             "reject_unlisted_recipient",
-        "smtpd_data_restrictions=reject_unauth_pipelining",
+        /* Not reject_unauth_pipelining: every input arrives at once. */
+        "smtpd_data_restrictions=check_client_access "
+            "inline:{{192.0.2.71=REJECT no data}}, permit",
         "smtpd_authorized_xclient_hosts=127.0.0.0/8",
         "smtpd_client_connection_count_limit=0",
         "smtpd_client_connection_rate_limit=0",
@@ -177,10 +240,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     STRBUF *err = strbuf_alloc(128);
     struct sockaddr_un sun;
 
-    (void) argc;
-    (void) argv;
+    fuzz_trace = getenv("FUZZ_SMTPD_TRACE") != NULL;
     msg_set_hook(fuzz_quiet);
     signal(SIGPIPE, SIG_IGN);
+    fuzz_fix_artifact_args(argc, argv);
+    if ((fuzz_home_fd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+        fuzz_fail("open .", strerror(errno));
     snprintf(fuzz_dir, sizeof(fuzz_dir), "/tmp/fuzz-smtpd.XXXXXX");
     if (mkdtemp(fuzz_dir) == NULL || chdir(fuzz_dir) < 0)
         fuzz_fail("temporary directory", strerror(errno));
@@ -189,7 +254,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
                     "/^bad\\.helo\\.example$/ REJECT bad helo\n"
                     "/^(.+)\\.dyn\\.example$/ 450 4.7.1 dynamic host $1\n"
                     "/^\\[/ DUNNO\n"
-                    "/^localhost$/ reject_invalid_helo_hostname\n");
+                    "/^localhost$/ reject_invalid_helo_hostname\n"
+                    "/^trusted\\./ OK\n");
     fuzz_write_file("rcpt_access.pcre",
                     "/^reject@/ REJECT\n"
                     "/^defer@/ DEFER try later\n"
@@ -240,6 +306,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     fuzz_defaults.size_limit = var_message_size_limit;
     fuzz_defaults.rcpt_limit = var_smtpd_recipient_limit;
     fuzz_defaults.smtputf8 = var_smtputf8_enable;
+    fuzz_helper_init();
+    if (fchdir(fuzz_home_fd) < 0)
+        fuzz_fail("fchdir", strerror(errno));
     return 0;
 }
 
@@ -416,9 +485,8 @@ static void fuzz_peer_write(FUZZ_PEER *p)
     (void) shutdown(p->fd, SHUT_WR);
 }
 
-static void *fuzz_helper(void *arg)
+static void fuzz_helper_session(FUZZ_PEER *p)
 {
-    FUZZ_PEER *p = arg;
     FUZZ_CONN conns[FUZZ_CONN_MAX];
     char buf[8192];
 
@@ -470,11 +538,18 @@ static void *fuzz_helper(void *arg)
                 conns[slot].stream = stream_open(fd, 5, 4096);
             }
         }
-        for (int i = 0; i < FUZZ_CONN_MAX; i++)
-            if (conns[i].stream
-                && (pfd[2 + i].revents & (POLLIN | POLLHUP | POLLERR))
-                && fuzz_cleanup_request(&conns[i]) < 0)
-                fuzz_conn_close(&conns[i]);
+        for (int i = 0; i < FUZZ_CONN_MAX; i++) {
+            if (conns[i].stream == NULL
+                || !(pfd[2 + i].revents & (POLLIN | POLLHUP | POLLERR)))
+                continue;
+            /* Records already buffered get no second poll() event. */
+            do {
+                if (fuzz_cleanup_request(&conns[i]) < 0) {
+                    fuzz_conn_close(&conns[i]);
+                    break;
+                }
+            } while (stream_pending(conns[i].stream) > 0);
+        }
         if (client_done)
             break;
     }
@@ -489,7 +564,60 @@ static void *fuzz_helper(void *arg)
             break;
         close(fd);
     }
+}
+
+/*
+ * The helper thread lives as long as the process (a thread per input
+ * costs more than the session under ASan).  For each input it gets the
+ * peer through fuzz_start[] and answers on fuzz_done[] when all its work
+ * for that input, and all its memory, is finished.
+ */
+static int fuzz_start[2] = {-1, -1};
+static int fuzz_done[2] = {-1, -1};
+
+/* One small message over a pipe; libFuzzer's SIGALRM may interrupt. */
+static void fuzz_pipe_read(int fd, void *buf, size_t len)
+{
+    ssize_t n;
+
+    while ((n = read(fd, buf, len)) < 0 && errno == EINTR)
+         /* void */ ;
+    if (n != (ssize_t) len)
+        fuzz_fail("pipe read", n < 0 ? strerror(errno) : "short read");
+}
+
+static void fuzz_pipe_write(int fd, const void *buf, size_t len)
+{
+    ssize_t n;
+
+    while ((n = write(fd, buf, len)) < 0 && errno == EINTR)
+         /* void */ ;
+    if (n != (ssize_t) len)
+        fuzz_fail("pipe write", n < 0 ? strerror(errno) : "short write");
+}
+
+static void *fuzz_helper(void *arg)
+{
+    FUZZ_PEER *p;
+
+    (void) arg;
+    for (;;) {
+        fuzz_pipe_read(fuzz_start[0], &p, sizeof(p));
+        fuzz_helper_session(p);
+        fuzz_pipe_write(fuzz_done[1], "", 1);
+    }
     return NULL;
+}
+
+static void fuzz_helper_init(void)
+{
+    pthread_t helper;
+
+    if (pipe2(fuzz_start, O_CLOEXEC) < 0 || pipe2(fuzz_done, O_CLOEXEC) < 0)
+        fuzz_fail("pipe", strerror(errno));
+    if (pthread_create(&helper, NULL, fuzz_helper, NULL) != 0
+        || pthread_detach(helper) != 0)
+        fuzz_fail("pthread_create", "failed");
 }
 
 /*
@@ -528,12 +656,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     SERVER_CLIENT client;
     FUZZ_PEER peer;
-    pthread_t helper;
+    FUZZ_PEER *pp = &peer;
+    char done;
     int opts = 0;
     int sv[2];
     int bufsize = 1 << 20;
 
     msg_set_hook(fuzz_quiet);
+    if (chdir(fuzz_dir) < 0)
+        fuzz_fail("chdir", strerror(errno));
     if (size > 0 && data[0] < 0x20) {
         opts = data[0];
         data++;
@@ -555,8 +686,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
      * than the socket buffer is finished by the helper.
      */
     fuzz_peer_write(&peer);
-    if (pthread_create(&helper, NULL, fuzz_helper, &peer) != 0)
-        fuzz_fail("pthread_create", "failed");
+    fuzz_pipe_write(fuzz_start[1], &pp, sizeof(pp));
 
     memset(&client, 0, sizeof(client));
     client.fd = sv[0];
@@ -569,9 +699,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     smtpd_serve(&client, "smtp", NULL);
     close(sv[0]);                       /* the skeleton closes client->fd */
 
-    pthread_join(helper, NULL);
+    fuzz_pipe_read(fuzz_done[0], &done, 1);
     close(sv[1]);
+    if (fuzz_trace)
+        fprintf(stderr, "replies:\n%.*s", (int) peer.replies->len,
+                peer.replies->data);
     fuzz_check_replies(peer.replies, peer.cut);
     strbuf_free(&peer.replies);
+    if (fchdir(fuzz_home_fd) < 0)
+        fuzz_fail("fchdir", strerror(errno));
     return 0;
 }

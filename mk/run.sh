@@ -14,6 +14,18 @@ run=$top/run
 mkdir -p "$run/etc"
 chmod 755 "$run"
 
+# The demo mailbox belongs to the mail system's account when run as root
+# (a real site would use a dedicated vmail account), else to the caller.
+if [ "$(id -u)" = 0 ] && getent passwd postern >/dev/null; then
+    mail_uid=$(id -u postern)
+    mail_gid=$(id -g postern)
+else
+    mail_uid=$(id -u)
+    mail_gid=$(id -g)
+fi
+mkdir -p "$run/mail"
+chown "$mail_uid:$mail_gid" "$run/mail"
+
 if [ ! -f "$run/etc/main.cf" ]; then
     {
         cat "$top/conf/main.cf"
@@ -29,6 +41,13 @@ command_directory = $build/bin
 maillog_file = /dev/stderr
 inet_interfaces = 127.0.0.1
 inet_protocols = ipv4
+alias_maps =
+# The demo user: mail for demo@example.test lands in run/mail/.
+virtual_mailbox_domains = example.test
+virtual_mailbox_base = $run/mail
+virtual_mailbox_maps = inline:{ demo@example.test=example.test/demo/ }
+virtual_uid_maps = static:$mail_uid
+virtual_gid_maps = static:$mail_gid
 EOT
     } > "$run/etc/main.cf"
 fi
@@ -54,5 +73,10 @@ cat <<EOT
 EOT
 grep -v '^[[:space:]]*#' "$run/etc/master.cf" | grep -v '^[[:space:]]*$' \
     | awk '{ printf "     %-16s %-5s %s\n", $1, $2, $8 }'
+cat <<EOT
+   try:     swaks --to demo@example.test --server 127.0.0.1:2525
+            (the message lands in $run/mail/example.test/demo/new/)
+            $postern queue list
+EOT
 echo
 exec $postern start-fg

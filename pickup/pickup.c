@@ -5,7 +5,7 @@
  * A trigger service: each poke (postdrop after a submission, master's
  * wakeup timer) makes it scan maildrop/.  Every maildrop file is
  * untrusted input written through postdrop by any local user, so a file
- * is read twice: first it is checked from end to end (pickup/maildrop.h),
+ * is read twice: first it is checked from end to end (lib/mail/maildrop.h),
  * then, only if it is sound, sent to cleanup.  A file that fails the
  * check goes to corrupt/; a file is removed only after cleanup said that
  * its queue file is durable.  The submitting user is the file owner, not
@@ -28,7 +28,7 @@
 #include "mail/queue_file.h"
 #include "mail/queue_id.h"
 #include "mail/server.h"
-#include "maildrop.h"
+#include "mail/maildrop.h"
 #include "util/argv.h"
 #include "util/msg.h"
 #include "util/strnum.h"
@@ -200,7 +200,7 @@ static long pickup_reply(PICKUP_SEND *ps, STRBUF *queue_id, int lenient,
     }
     if (ipc_scan(ps->m, spec, why) < 0)
         return -1;
-    if (status == 0 && (id == NULL || !maildrop_id_ok(id))) {
+    if (status == 0 && (id == NULL || !queue_id_valid(id))) {
         if (!lenient) {
             strbuf_set(why, "bad queue_id in cleanup reply");
             return -1;
@@ -464,7 +464,7 @@ static int pickup_pass(void)
             argv_add(names, de->d_name);
     closedir(dir);
     for (size_t i = 0; i < names->argc && !server_stopping(); i++) {
-        if (!maildrop_id_ok(names->argv[i])) {
+        if (!queue_id_valid(names->argv[i])) {
             pickup_other(names->argv[i]);
         } else if ((rc = pickup_one(names->argv[i])) < 0) {
             done = -1;

@@ -75,7 +75,7 @@ static void showq_reply(SHOWQ_CLIENT *c, int status, const char *reason)
 static void showq_serve(SERVER_CLIENT *client, const char *service,
                         char **argv)
 {
-    SHOWQ_CLIENT c = {stream_open(client->fd, SHOWQ_TIMEOUT, 0),
+    SHOWQ_CLIENT c = {stream_open(client->fd, SHOWQ_TIMEOUT, 1024),
                       ipc_msg_alloc(), 0};
     SHOWQ_OUTPUT out = {showq_send_data, showq_send_warning, &c};
     STRBUF *err = strbuf_alloc(128);

@@ -225,7 +225,8 @@ static int smtpd_sync_violation(SMTPD_STATE *state, const char *after)
     STRBUF *peek;
     size_t n;
 
-    if (!var_smtpd_forbid_unauth_pipelining
+    /* sendmail -bs input is a script from a local user: no check. */
+    if (!var_smtpd_forbid_unauth_pipelining || server_standalone()
         || stream_wait_input(state->client, 0) <= 0)
         return 0;
     peek = strbuf_alloc(128);
@@ -262,7 +263,10 @@ static void smtpd_session(SMTPD_STATE *state)
     if (!var_smtpd_delay_reject
         && smtpd_check_client(state) == SMTPD_CHECK_REJECT) {
         /* Postfix still greets, and refuses every command after. */
-        state->reply.disconnect = state->reply.code == 421;
+        smtpd_log_reject(state, "reject", NULL, &state->reply);
+        state->sticky = strbuf_alloc(128);
+        strbuf_printf(state->sticky, "%d %s %s", state->reply.code,
+                      state->reply.dsn, state->reply.text->data);
     }
     smtpd_reply(state, "220 %s", var_smtpd_banner);
     for (;;) {
@@ -325,7 +329,10 @@ static void smtpd_session(SMTPD_STATE *state)
         if (((cmd->flags & SMTPD_CMD_GROUP_END) || !state->esmtp)
             && smtpd_sync_violation(state, cmd->name))
             break;
-        if (cmd->action(state, args) == 0)
+        if (state->sticky && cmd->action != smtpd_cmd_quit
+            && cmd->action != smtpd_cmd_noop && cmd->action != smtpd_cmd_rset)
+            smtpd_reply_error(state, "%s", state->sticky->data);
+        else if (cmd->action(state, args) == 0)
             state->counts[slot].ok++;
 check_errors:
         if (state->error_count >= var_smtpd_hard_error_limit) {
@@ -355,8 +362,9 @@ static int smtpd_client_limits(SMTPD_STATE *state, ANVIL_CLNT **anvil_r)
     int over = 0;
 
     *anvil_r = NULL;
-    if ((var_smtpd_client_connection_count_limit == 0
-         && var_smtpd_client_connection_rate_limit == 0)
+    if (server_standalone()
+        || (var_smtpd_client_connection_count_limit == 0
+            && var_smtpd_client_connection_rate_limit == 0)
         || match_list_address(smtpd_limit_exceptions, state->addr)
         == MATCH_YES)
         goto done;
@@ -401,6 +409,7 @@ static void smtpd_serve(SERVER_CLIENT *client, const char *service,
     memset(&state, 0, sizeof(state));
     state.client = stream_open(client->fd, var_smtpd_timeout,
                                (size_t) var_line_length_limit);
+    stream_set_write_fd(state.client, client->wfd);
     state.port = client->port;
     state.protocol = "SMTP";
     state.where = "CONNECT";
@@ -408,7 +417,7 @@ static void smtpd_serve(SERVER_CLIENT *client, const char *service,
     state.prepend = argv_alloc(2);
     state.data_buf = strbuf_alloc(8192);
     state.counts = xcalloc(SMTPD_NCMDS + 1, sizeof(SMTPD_COUNT));
-    name = smtpd_peer_name(client);
+    name = server_standalone() ? xstrdup("localhost") : smtpd_peer_name(client);
     smtpd_set_peer(&state, name, client->addr);
     free(name);
     state.xclient_ok = match_list_address(smtpd_xclient_hosts, state.addr)
@@ -435,6 +444,7 @@ static void smtpd_serve(SERVER_CLIENT *client, const char *service,
     free(state.namaddr);
     free(state.helo);
     free(state.counts);
+    strbuf_free(&state.sticky);
     strbuf_free(&state.reply.text);
     strbuf_free(&state.data_buf);
     argv_free(&state.prepend);

@@ -52,6 +52,9 @@ typedef struct SMTPD_STATE {
     int     discard;                    /* access DISCARD */
     ARGV   *prepend;                    /* access PREPEND headers */
     STREAM *cleanup;                    /* open from the first accepted RCPT */
+    int     postdrop_pid;               /* -S: postdrop instead of cleanup */
+    int     postdrop_out;               /* its stdout: the maildrop ID */
+    int     postdrop_content;           /* the M record is written */
     char   *queue_id;
     int     bdat_active;                /* CHUNKING transaction open */
     int     bdat_error;                 /* a chunk was refused */
@@ -61,6 +64,8 @@ typedef struct SMTPD_STATE {
     STRBUF *data_buf;                   /* content for cleanup */
     /* Restrictions. */
     SMTPD_REPLY reply;
+    STRBUF *sticky;                     /* smtpd_delay_reject=no: the client
+                                         * was refused at connect */
     int     check_depth;
     SMTPD_COUNT *counts;                /* indexed like the command table */
 } SMTPD_STATE;
@@ -95,6 +100,14 @@ int     smtpd_cleanup_open(SMTPD_STATE *state);
 int     smtpd_cleanup_rcpt(SMTPD_STATE *state, const char *rcpt,
                            const char *orcpt, int notify);
 void    smtpd_cleanup_abort(SMTPD_STATE *state);
+
+/* smtpd_postdrop.c: stand-alone mode (sendmail -bs) submits via postdrop */
+int     smtpd_postdrop_open(SMTPD_STATE *state);
+void    smtpd_postdrop_rcpt(SMTPD_STATE *state, const char *rcpt,
+                            const char *orcpt, int notify);
+void    smtpd_postdrop_data(SMTPD_STATE *state, const char *data, size_t len);
+int     smtpd_postdrop_end(SMTPD_STATE *state, STRBUF *id);
+void    smtpd_postdrop_abort(SMTPD_STATE *state);
 
 /* smtpd_check.c */
 #define SMTPD_CHECK_DUNNO   0           /* no decision */

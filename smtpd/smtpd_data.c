@@ -25,6 +25,8 @@
 
 /* --- the cleanup conversation ----------------------------------------- */
 
+static int smtpd_cleanup_connect(SMTPD_STATE *state);
+
 static int smtpd_cleanup_send(SMTPD_STATE *state, IPC_MSG *m)
 {
     if (state->cleanup == NULL)
@@ -41,6 +43,13 @@ static int smtpd_cleanup_send(SMTPD_STATE *state, IPC_MSG *m)
 }
 
 int smtpd_cleanup_open(SMTPD_STATE *state)
+{
+    if (server_standalone())
+        return smtpd_postdrop_open(state);
+    return smtpd_cleanup_connect(state);
+}
+
+static int smtpd_cleanup_connect(SMTPD_STATE *state)
 {
     STRBUF *err = strbuf_alloc(128);
     IPC_MSG *m = ipc_msg_alloc();
@@ -108,6 +117,10 @@ int smtpd_cleanup_rcpt(SMTPD_STATE *state, const char *rcpt,
 
     if (state->cleanup == NULL && smtpd_cleanup_open(state) < 0)
         return -1;
+    if (server_standalone()) {
+        smtpd_postdrop_rcpt(state, rcpt, orcpt, notify);
+        return 0;
+    }
     m = ipc_msg_alloc();
     ipc_put_str(m, "req", "rcpt");
     ipc_put_str(m, "rcpt", rcpt);
@@ -122,6 +135,10 @@ int smtpd_cleanup_rcpt(SMTPD_STATE *state, const char *rcpt,
 
 void smtpd_cleanup_abort(SMTPD_STATE *state)
 {
+    if (server_standalone()) {
+        smtpd_postdrop_abort(state);
+        return;
+    }
     /* Closing before "end" makes cleanup throw the file away. */
     stream_close(&state->cleanup);
 }
@@ -134,7 +151,9 @@ static void smtpd_cleanup_flush(SMTPD_STATE *state, int force)
     if (state->data_buf->len == 0
         || (!force && state->data_buf->len < CLEANUP_CHUNK_MAX))
         return;
-    if (state->cleanup && !state->data_too_big) {
+    if (state->cleanup && !state->data_too_big && server_standalone()) {
+        smtpd_postdrop_data(state, state->data_buf->data, state->data_buf->len);
+    } else if (state->cleanup && !state->data_too_big) {
         m = ipc_msg_alloc();
         ipc_put_str(m, "req", "data");
         ipc_put_data(m, "data", state->data_buf->data, state->data_buf->len);
@@ -164,10 +183,15 @@ static void smtpd_data_add(SMTPD_STATE *state, const char *data, size_t len)
 /* The Received: header that starts every message received by SMTP. */
 static void smtpd_received(SMTPD_STATE *state)
 {
-    STRBUF *hdr = strbuf_alloc(256);
+    STRBUF *hdr;
     char date[64];
     time_t now = time(NULL);
     struct tm tm;
+
+    /* Local submissions (-S) get theirs from cleanup, naming the user. */
+    if (server_standalone())
+        return;
+    hdr = strbuf_alloc(256);
 
     localtime_r(&now, &tm);
     strftime(date, sizeof(date), "%a, %e %b %Y %H:%M:%S %z (%Z)", &tm);
@@ -207,6 +231,19 @@ static int smtpd_data_done(SMTPD_STATE *state, const char *cmd)
         goto done;
     }
     smtpd_cleanup_flush(state, 1);
+    if (server_standalone()) {
+        STRBUF *id = strbuf_alloc(32);
+
+        if (state->cleanup && smtpd_postdrop_end(state, id) == 0) {
+            smtpd_reply(state, "250 2.0.0 Ok: queued as %s", id->data);
+            rc = 0;
+        } else {
+            smtpd_reply_error(state, "451 4.3.0 Error: queue file write "
+                              "error");
+        }
+        strbuf_free(&id);
+        goto done;
+    }
     ipc_put_str(m, "req", "end");
     if (state->hold)
         ipc_put_long(m, "hold", 1);

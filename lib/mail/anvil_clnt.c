@@ -76,8 +76,13 @@ static int anvil_clnt_int(const IPC_MSG *reply, const char *name, long value,
 /*
  * One request and its reply over the current connection.  Returns 0, or
  * -1 with err set; *broken_r says whether the connection is unusable (it
- * is then closed).  For connect, count and rate are required.
+ * is then closed): ANVIL_CLNT_ST_BROKEN, or ANVIL_CLNT_ST_TIMEOUT when
+ * anvil did not answer in time.  For connect, count and rate are
+ * required.
  */
+#define ANVIL_CLNT_ST_BROKEN    1
+#define ANVIL_CLNT_ST_TIMEOUT   2
+
 static int anvil_clnt_request(ANVIL_CLNT *a, const char *req,
                               const char *ident, int *count_r, int *rate_r,
                               int *broken_r, STRBUF *err)
@@ -95,7 +100,7 @@ static int anvil_clnt_request(ANVIL_CLNT *a, const char *req,
     STRBUF *why = strbuf_alloc(64);
     int rc = -1;
 
-    *broken_r = 1;
+    *broken_r = ANVIL_CLNT_ST_BROKEN;
     ipc_msg_reset(a->msg);
     ipc_put_str(a->msg, ANVIL_ATTR_REQ, req);
     ipc_put_str(a->msg, ANVIL_ATTR_IDENT, ident);
@@ -126,8 +131,11 @@ static int anvil_clnt_request(ANVIL_CLNT *a, const char *req,
         *broken_r = 0;
         rc = 0;
     }
-    if (*broken_r)
+    if (*broken_r) {
+        if (stream_timed_out(a->stream))
+            *broken_r = ANVIL_CLNT_ST_TIMEOUT;
         stream_close(&a->stream);
+    }
     strbuf_free(&why);
     return rc;
 }
@@ -155,7 +163,9 @@ int anvil_clnt_connect(ANVIL_CLNT *a, const char *ident, int *count_r,
 
     /*
      * anvil may have been restarted since the last request: one retry on
-     * a fresh connection.  The old connection's counts died with it.
+     * a fresh connection.  The old connection's counts died with it.  An
+     * anvil that is alive but too slow gets no second chance to delay
+     * the SMTP session.
      */
     for (int attempt = 0; attempt < 2; attempt++) {
         if (a->stream == NULL && anvil_clnt_reopen(a, err) < 0)
@@ -163,7 +173,7 @@ int anvil_clnt_connect(ANVIL_CLNT *a, const char *ident, int *count_r,
         if (anvil_clnt_request(a, ANVIL_REQ_CONNECT, ident, count_r, rate_r,
                                &broken, err) == 0)
             return 0;
-        if (!broken)
+        if (broken != ANVIL_CLNT_ST_BROKEN)
             return -1;
         if (msg_verbose)
             msg_info("%s%s", err->data, attempt == 0 ? "; retrying" : "");

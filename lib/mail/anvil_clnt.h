@@ -15,9 +15,11 @@
  * in err; the caller logs a warning and carries on without count or rate
  * limits for that session (Postfix smtpd does the same).  A handle whose
  * connection broke reconnects by itself on the next connect request
- * (anvil may have been restarted); a failed connect request is retried
- * once on a fresh connection.  A disconnect that fails needs no retry:
- * the broken connection already released the counts.
+ * (anvil may have been restarted); a connect request that fails on a
+ * broken connection is retried once on a fresh one (not after a timeout:
+ * one slow anvil must not delay a session twice).  A disconnect that
+ * fails needs no retry: the broken connection already released the
+ * counts.
  */
 #ifndef POSTERN_ANVIL_CLNT_H
 #define POSTERN_ANVIL_CLNT_H

@@ -25,8 +25,10 @@
  * as Postfix does.  A record larger than ANVIL_RECORD_MAX, one that does
  * not decode, one with a missing or unexpected attribute, an empty ident
  * or one over ANVIL_IDENT_MAX bytes, or a client with more than
- * ANVIL_CONN_PENDING_MAX outstanding connects, makes anvil log a warning
- * and drop that client connection (which releases its counts).
+ * ANVIL_CONN_PENDING_MAX outstanding connects, or a record that has
+ * not arrived complete within ANVIL_PARTIAL_TIMEOUT, makes anvil log a
+ * warning and drop that client connection (which releases its counts).
+ * A connection that is idle between records may stay open indefinitely.
  */
 #ifndef POSTERN_ANVIL_PROTO_H
 #define POSTERN_ANVIL_PROTO_H
@@ -53,5 +55,6 @@
 #define ANVIL_IDENT_MAX         512     /* "smtp:" + an IPv6 address fits */
 #define ANVIL_RECORD_MAX        1024    /* one request or reply record */
 #define ANVIL_CONN_PENDING_MAX  64      /* outstanding connects per client */
+#define ANVIL_PARTIAL_TIMEOUT   10      /* seconds for one record to arrive */
 
 #endif

@@ -20,6 +20,13 @@
 
 static struct __res_state dns_state;
 static int dns_ready;
+static int dns_no_servers;              /* $dns_servers set, none usable */
+
+/* Give glibc's resolver state back at exit (valgrind sees it as lost). */
+static void dns_cleanup(void)
+{
+    res_nclose(&dns_state);
+}
 
 /* Set up the resolver once: the system's, or $dns_servers. */
 static void dns_init(void)
@@ -31,6 +38,8 @@ static void dns_init(void)
         return;
     if (res_ninit(&dns_state) < 0)
         msg_warn("res_ninit failed; using defaults");
+    else
+        atexit(dns_cleanup);
     dns_state.retrans = 2;
     dns_state.retry = 2;
     servers = argv_split(var_dns_servers ? var_dns_servers : "", ", \t");
@@ -63,6 +72,9 @@ static void dns_init(void)
     }
     if (n > 0)
         dns_state.nscount = n;
+    /* Never fall back to the system's resolvers behind the admin's back. */
+    else if (servers->argc > 0)
+        dns_no_servers = 1;
     argv_free(&servers);
     dns_ready = 1;
 }
@@ -76,6 +88,11 @@ int dns_lookup(const char *name, int type, ARGV *answers, STRBUF *why)
 
     dns_init();
     argv_truncate(answers, 0);
+    if (dns_no_servers) {
+        strbuf_printf(why, "%s: no usable server in dns_servers", name);
+        rc = DNS_RETRY;
+        goto done;
+    }
     len = res_nquery(&dns_state, name, ns_c_in, type, buf, DNS_ANSWER_MAX);
     if (len < 0) {
         switch (dns_state.res_h_errno) {

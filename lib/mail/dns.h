@@ -2,9 +2,10 @@
  * dns - the one DNS resolver module of Postern.
  *
  * Queries go to $dns_servers when set (address[:port], so that tests run
- * their own server on loopback), else to the system's resolvers.  Every
- * answer is one of three: found, not found (NXDOMAIN or no data: a
- * permanent answer), or try again (SERVFAIL, REFUSED, timeout).
+ * their own server on loopback; set without a usable entry, every lookup
+ * is DNS_RETRY), else to the system's resolvers.  Every answer is one of
+ * three: found, not found (NXDOMAIN or no data: a permanent answer), or
+ * try again (SERVFAIL, REFUSED, timeout).
  */
 #ifndef POSTERN_DNS_H
 #define POSTERN_DNS_H

@@ -435,7 +435,16 @@ int qfile_read_content(int fd, const QENV *env, QFILE_CONTENT_FN fn,
             continue;
         }
         if (type == QREC_CONTENT_END) {
-            rc = 0;
+            /* A file without its end record is incomplete. */
+            if ((rc = rec_get(s, &type, data, QFILE_REC_LIMIT, why)) < 0
+                || (rc == 1 && (type != QREC_END || data->len != 0))) {
+                rc = qenv_bad(err, env->id, rc < 0 ? why->data
+                              : "unexpected record after content");
+            } else if (rc == 0) {
+                rc = qenv_bad(err, env->id, "no end record");
+            } else {
+                rc = 0;
+            }
             break;
         }
         if (type != QREC_DATA) {

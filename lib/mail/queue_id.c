@@ -34,25 +34,26 @@ void queue_id_make(STRBUF *id, long sec, long usec, ino_t inode)
     queue_id_encode(id, (unsigned long long) inode, 51, 1);
 }
 
+/*
+ * The separator is the last "z": the time digits (base 52) may contain
+ * "z" too, the inode digits (base 51) never do (Postfix strrchr()).
+ */
 int queue_id_valid(const char *str)
 {
     size_t len = strlen(str);
-    const char *z = strchr(str, 'z');
+    const char *z = strrchr(str, 'z');
 
     if (len < 12 || len > QUEUE_ID_MAX || z == NULL || z - str < 10)
         return 0;
-    for (const char *cp = str; *cp; cp++) {
+    for (const char *cp = str; *cp; cp++)
         if (strchr(queue_id_digits, *cp) == NULL)
             return 0;
-        if (*cp == 'z' && cp != z)
-            return 0;
-    }
     return z[1] != 0;
 }
 
 long queue_id_time(const char *str)
 {
-    const char *z = strchr(str, 'z');
+    const char *z = strrchr(str, 'z');
     long sec = 0;
 
     if (!queue_id_valid(str))

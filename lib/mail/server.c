@@ -32,6 +32,12 @@ static const SERVER_OPS *server_ops;
 static int server_nsock;
 static int server_status_ok;
 static volatile sig_atomic_t server_stop_flag;
+static int server_alone;
+
+int server_standalone(void)
+{
+    return server_alone;
+}
 
 const char *server_service_name(void)
 {
@@ -150,6 +156,7 @@ static void server_fill_client(SERVER_CLIENT *client, int fd)
 
     memset(client, 0, sizeof(*client));
     client->fd = fd;
+    client->wfd = fd;
     strcpy(client->addr, "local");      /* fits */
     strcpy(client->local_addr, "local");
     if (getpeername(fd, (struct sockaddr *) &ss, &len) == 0) {
@@ -270,6 +277,15 @@ static void server_trigger_read(int event, void *context)
     }
 }
 
+static void server_event_accept(int event, void *context);
+
+/* Out of descriptors: stop accepting for a second instead of spinning. */
+static void server_event_resume(int event, void *context)
+{
+    (void) event;
+    event_enable_read((int) (long) context, server_event_accept, context);
+}
+
 static void server_event_accept(int event, void *context)
 {
     int listen_fd = (int) (long) context;
@@ -277,8 +293,13 @@ static void server_event_accept(int event, void *context)
     int fd;
 
     (void) event;
-    if ((fd = server_accept(listen_fd)) < 0)
+    if ((fd = server_accept(listen_fd)) < 0) {
+        if (errno == EMFILE || errno == ENFILE) {
+            event_disable_readwrite(listen_fd);
+            event_request_timer(server_event_resume, context, 1000);
+        }
         return;
+    }
     if (server_ops->accept) {
         server_fill_client(&client, fd);
         server_ops->accept(&client, server_name, server_args);
@@ -325,7 +346,7 @@ void server_main(int argc, char **argv, const SERVER_OPS *ops)
     server_ops = ops;
     server_kind = ops->kind;
     msg_init(argv[0], MSG_STDERR);
-    while ((ch = getopt(argc, argv, "+c:m:n:t:s:o:vUC")) != -1) {
+    while ((ch = getopt(argc, argv, "+c:m:n:t:s:o:vUCS")) != -1) {
         switch (ch) {
         case 'c':
             config_dir = optarg;
@@ -356,6 +377,9 @@ void server_main(int argc, char **argv, const SERVER_OPS *ops)
         case 'C':
             chrooted = 1;
             break;
+        case 'S':
+            server_alone = 1;
+            break;
         default:
             server_usage(argv[0]);
         }
@@ -372,7 +396,9 @@ void server_main(int argc, char **argv, const SERVER_OPS *ops)
         argv_add(overrides, assign->data);
         strbuf_free(&assign);
         params_load(config_dir, overrides, 0);
-        if (msg_open_log(var_syslog_name, var_maillog_file, &error) < 0)
+        /* A user running -S may not write maillog_file: use syslog. */
+        if (msg_open_log(var_syslog_name, var_maillog_file, &error) < 0
+            && (!server_alone || msg_open_log(var_syslog_name, "", &error) < 0))
             msg_fatal("open %s: %s", var_maillog_file, error);
     }
     msg_stderr(isatty(STDERR_FILENO));
@@ -401,6 +427,25 @@ void server_main(int argc, char **argv, const SERVER_OPS *ops)
     sigaction(SIGPIPE, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
 
+    if (server_alone) {
+        SERVER_CLIENT client;
+
+        /* The user's own session: no queue access, no privileges. */
+        if (ops->kind != SERVER_SINGLE)
+            msg_fatal("-S works with single-client services only");
+        if (ops->pre_init)
+            ops->pre_init(server_name, server_args);
+        if (ops->post_init)
+            ops->post_init(server_name, server_args);
+        memset(&client, 0, sizeof(client));
+        client.fd = STDIN_FILENO;
+        client.wfd = STDOUT_FILENO;
+        client.family = AF_INET;
+        strcpy(client.addr, "127.0.0.1");   /* fits */
+        strcpy(client.local_addr, "127.0.0.1");
+        ops->serve(&client, server_name, server_args);
+        server_exit();
+    }
     if (chdir(var_queue_directory) < 0)
         msg_fatal("chdir %s: %m", var_queue_directory);
     if (ops->pre_init)

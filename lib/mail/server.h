@@ -28,6 +28,7 @@
 
 typedef struct SERVER_CLIENT {
     int     fd;
+    int     wfd;                        /* replies: fd, or stdout (-S) */
     int     family;                     /* AF_INET, AF_INET6, AF_UNIX */
     char    addr[64];                   /* numeric address or "local" */
     int     port;
@@ -61,6 +62,12 @@ void    server_main(int argc, char **argv, const SERVER_OPS *ops)
 /* The service name (-n) and whether a stop was requested (SIGTERM). */
 const char *server_service_name(void);
 int     server_stopping(void);
+
+/*
+ * Stand-alone mode (-S, SERVER_SINGLE only): no master; serve one client
+ * on stdin/stdout as the invoking user, then exit (sendmail -bs).
+ */
+int     server_standalone(void);
 
 /*
  * server_drop_privileges - chroot (if root_dir) and become user/group,

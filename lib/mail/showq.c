@@ -34,7 +34,12 @@ const char *const showq_queues[] = {
 #define SHOWQ_FLUSH_AT      (32 * 1024)         /* output buffer */
 #define SHOWQ_ID_LEN_MAX    64
 
-/* Postfix's long-ID layout (showq_compat.c L_STRING_FORMAT etc.). */
+/*
+ * Postfix's long-ID layout (showq_compat.c L_STRING_FORMAT etc.).  The
+ * "(reason)" line is padded to end in column 78 whatever the ID layout:
+ * Postfix uses 76 - strlen(reason) for short and long IDs alike (checked
+ * against a real Postfix 3.7 with enable_long_queue_ids = yes).
+ */
 #define SHOWQ_STRING_FMT    "%-17s %8s %-19s %s\n"
 #define SHOWQ_SENDER_FMT    "%-17s %8ld %19.19s %s\n"
 #define SHOWQ_REASON_WIDTH  76

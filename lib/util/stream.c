@@ -99,6 +99,7 @@ STREAM *stream_open(int fd, int timeout, size_t line_limit)
     if (line_limit == 0)
         msg_panic("stream_open: zero line limit");
     s->fd = fd;
+    s->wfd = fd;
     s->timeout = timeout;
     s->line_limit = line_limit;
     s->rsize = STREAM_BUFSIZE;
@@ -139,6 +140,11 @@ void stream_set_line_limit(STREAM *s, size_t line_limit)
     if (line_limit == 0)
         msg_panic("stream_set_line_limit: zero line limit");
     s->line_limit = line_limit;
+}
+
+void stream_set_write_fd(STREAM *s, int wfd)
+{
+    s->wfd = wfd;
 }
 
 void stream_set_io(STREAM *s, const STREAM_IO *io, void *ctx)
@@ -270,7 +276,7 @@ int stream_flush(STREAM *s)
         return -1;
     }
     while (done < s->wlen) {
-        ssize_t n = s->io->write(s->io_ctx, s->fd, s->wbuf + done,
+        ssize_t n = s->io->write(s->io_ctx, s->wfd, s->wbuf + done,
                                  s->wlen - done, stream_left_ms(deadline));
 
         if (n <= 0) {

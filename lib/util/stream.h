@@ -35,6 +35,7 @@ typedef struct STREAM_IO {
 
 typedef struct STREAM {
     int     fd;
+    int     wfd;                        /* where writes go; normally fd */
     int     timeout;                    /* seconds per call; 0 = no limit */
     size_t  line_limit;                 /* longest line returned in one call */
     unsigned char *rbuf;
@@ -62,6 +63,9 @@ void    stream_close(STREAM **sp);      /* flushes nothing, closes the fd */
 void    stream_set_timeout(STREAM *s, int timeout);
 void    stream_set_line_limit(STREAM *s, size_t line_limit);
 void    stream_set_io(STREAM *s, const STREAM_IO *io, void *ctx);
+
+/* Write to another descriptor (SMTP over a stdin/stdout pair). */
+void    stream_set_write_fd(STREAM *s, int wfd);
 
 /*
  * Read one line into buf (replacing its contents): up to and including the

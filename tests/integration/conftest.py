@@ -198,18 +198,19 @@ class Instance:
 
     def postern_as(self, user, *args, group=None, check=True, env=None):
         """Run postern -c CONFIG ARGS as the account user (the suite runs
-        as root), with the effective group group (a name) as a setgid
-        program would have it, else user's own group; no supplementary
-        groups.  Sanitizer reports go to a directory user may write and
-        fail the call."""
+        as root), with only the group group (a name) besides user's own:
+        the rights a program setgid to that group has, without making the
+        process unsafe for sanitizers.  Sanitizer reports go to a
+        directory user may write and fail the call."""
         pw = pwd.getpwnam(user)
-        egid = grp.getgrnam(group).gr_gid if group else pw.pw_gid
+        groups = (["--groups", str(grp.getgrnam(group).gr_gid)] if group
+                  else ["--clear-groups"])
         logs = self.path(f"sanitizer-{user}")
         os.makedirs(logs, exist_ok=True)
         os.chmod(logs, 0o1777)
-        cmd = ["setpriv", f"--reuid={pw.pw_uid}", f"--rgid={pw.pw_gid}",
-               f"--egid={egid}", "--clear-groups", "--",
-               bin_path("postern"), "-c", self.config_dir, *args]
+        cmd = ["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}",
+               *groups, "--", bin_path("postern"), "-c", self.config_dir,
+               *args]
         extra = {"ASAN_OPTIONS": f"log_path={logs}/sanitizer:abort_on_error=0",
                  "UBSAN_OPTIONS": f"log_path={logs}/sanitizer:"
                                   "print_stacktrace=1"}

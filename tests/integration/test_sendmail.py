@@ -13,7 +13,6 @@ import re
 import shutil
 import stat
 import subprocess
-import threading
 import time
 
 import pytest
@@ -79,16 +78,16 @@ def read_maildrop(path):
         elif rtype == "T":
             md["time"] = [int(x) for x in data.split()]
         elif rtype == "F":
-            md["fullname"] = data.decode()
+            md["fullname"] = data.decode(errors="surrogateescape")
         elif rtype == "S":
-            md["sender"] = data.decode()
+            md["sender"] = data.decode(errors="surrogateescape")
         elif rtype == "A":
-            k, v = data.decode().split("=", 1)
+            k, v = data.decode(errors="surrogateescape").split("=", 1)
             md["attrs"][k] = v
         elif rtype in "on":
-            pending[rtype] = data.decode()
+            pending[rtype] = data.decode(errors="surrogateescape")
         elif rtype == "R":
-            md["rcpts"].append(data.decode())
+            md["rcpts"].append(data.decode(errors="surrogateescape"))
             md.setdefault("dsn", []).append(dict(pending))
             pending = {}
         elif rtype == "M":
@@ -499,7 +498,7 @@ def test_pickup_hands_message_to_cleanup(instance):
                    "rcpt=carol@example.net notify=8",
                    f"chunks=1 max_chunk={len(MESSAGE)} size={len(MESSAGE)}"]
     wait_for(lambda: maildrop(instance) == [], what="maildrop empty")
-    wait_for(lambda: f"pickup[" in instance.log() and
+    wait_for(lambda: "pickup[" in instance.log() and
              f": {qid}: uid={os.getuid()} from=<alice@example.org>"
              in instance.log(), what="pickup log line")
     assert fc_errors(instance) == ""
@@ -584,6 +583,20 @@ def test_tempfail_keeps_file_and_reject_moves_it(instance):
     wait_for(lambda: len(corrupt(instance)) == 1, what="rejected file")
     assert maildrop(instance) == []
     assert "from=<carol@example.org>: message rejected: 554" in instance.log()
+
+
+def test_success_without_queue_id_is_not_retried(instance):
+    """Once cleanup said 0 at the end the message is queued: a malformed
+    reply earns a warning, not a second copy."""
+    start_pickup(instance, wakeup=1)
+    fc_mode(instance, "noid")
+    res = sendmail(instance, "bob@example.net", input=MESSAGE)
+    assert res.returncode == 0, res.stderr
+    fc_wait(instance)
+    wait_for(lambda: maildrop(instance) == [], what="maildrop empty")
+    assert "bad queue_id in cleanup reply to end" in instance.log()
+    time.sleep(2.5)
+    assert len(fc_messages(instance)) == 1
 
 
 def test_cleanup_down_keeps_file(instance):

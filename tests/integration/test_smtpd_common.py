@@ -5,13 +5,16 @@ gives it and parses replies, so that tests can pipeline, send bare CR/LF,
 skip the greeting and so on.  smtplib, swaks and smtp-source are used by
 the tests as the real-world clients.
 """
+import contextlib
 import os
 import re
 import select
+import shutil
 import socket
+import tempfile
 import time
 
-from conftest import wait_for
+from conftest import Instance, wait_for
 from queuefile import QueueFile, list_files, queue_files
 
 LOCAL = "example.test"                  # in mydestination
@@ -228,25 +231,88 @@ def queue_file(instance, qid, queue="incoming"):
     return QueueFile.read(os.path.join(instance.queue_dir, queue, qid))
 
 
+def read_log(instance):
+    """The whole log as text; bytes that are not UTF-8 (a program that
+    logs garbage) come out as U+FFFD instead of failing the read."""
+    try:
+        with open(instance.log_file, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+    except FileNotFoundError:
+        return ""
+
+
 def wait_log(instance, pattern, timeout=10):
     """Wait for a log line matching the regular expression; returns the
     match object."""
     rx = re.compile(pattern, re.M)
-    return wait_for(lambda: rx.search(instance.log()), timeout=timeout,
+    return wait_for(lambda: rx.search(read_log(instance)), timeout=timeout,
                     what=f"log line /{pattern}/")
+
+
+# The syslog-like prefix pflogsumm needs: "Mmm dd HH:MM:SS host name[pid]: ".
+LOG_LINE = re.compile(r"^(\w{3} [ \d]\d \d\d:\d\d:\d\d) (\S+) "
+                      r"(postern/(\S+?)\[(\d+)\]): (.*)$")
 
 
 def log_lines(instance, program="smtpd"):
     """The log lines of program, without the "time host " part."""
     out = []
-    for line in instance.log().splitlines():
-        m = re.match(r"^\w{3} [ \d]\d \d\d:\d\d:\d\d \S+ (postern/(\S+?)"
-                     r"\[\d+\]: .*)$", line)
-        if m and m.group(2) == program:
-            out.append(m.group(1))
+    for line in read_log(instance).splitlines():
+        m = LOG_LINE.match(line)
+        if m and m.group(4) == program:
+            out.append(f"{m.group(3)}: {m.group(6)}")
     return out
 
 
 def messages(instance, program="smtpd"):
     """Log messages of program, without the prefix up to "]: "."""
     return [line.split("]: ", 1)[1] for line in log_lines(instance, program)]
+
+
+def assert_logged(instance, text, like=None, program="smtpd"):
+    """text is one of program's log messages (after "]: "); on failure
+    show the messages that contain like (default: text's first 30
+    characters)."""
+    msgs = messages(instance, program)
+    if text in msgs:
+        return
+    probe = like or text[:30]
+    near = [m for m in msgs if probe in m]
+    raise AssertionError(f"not logged: {text!r}\nsimilar: {near!r}")
+
+
+def smtpd_messages_settled(instance, n_disconnects, timeout=10):
+    """Wait until smtpd has logged n_disconnects "disconnect from" lines;
+    returns messages(instance)."""
+    wait_for(lambda: sum(1 for m in messages(instance)
+                         if m.startswith("disconnect from ")) >= n_disconnects,
+             timeout=timeout, what=f"{n_disconnects} disconnect log lines")
+    return messages(instance)
+
+
+@contextlib.contextmanager
+def shared_instance(files=None, **params):
+    """An instance for a whole module (tests that only read from a server
+    configured once); stopped and checked for sanitizer reports at the
+    end, like conftest's instance fixture.  files: {relative path: text}
+    written under the instance root first; "{root}" in a parameter value
+    is replaced by that root."""
+    root = tempfile.mkdtemp(prefix="postern-test-")
+    os.chmod(root, 0o755)
+    inst = Instance(root)
+    try:
+        for relpath, text in (files or {}).items():
+            inst.write_file(relpath, text)
+        params = {k: v.replace("{root}", root) for k, v in params.items()}
+        inst.smtp_port = start_smtpd(inst, **params)
+        yield inst
+        inst.stop()
+        reports = inst.sanitizer_reports()
+        assert not reports, "sanitizer reports:\n" + "\n".join(reports)
+    finally:
+        inst.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+# A queue ID: Postern's long IDs (postern-queue(5)).
+QUEUE_ID = r"[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-z]{6,}z[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-y]+"

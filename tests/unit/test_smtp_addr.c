@@ -169,6 +169,10 @@ static void test_quoted(void **state)
     expect_bad("FROM:<john\"@example.com>", 1, NULL);
     expect_bad("FROM:<\"a\\\"@example.com>", 1, NULL);
     expect_bad("FROM:<\"a\\>", 1, NULL);
+    expect_bad("FROM:\"john@example.com", 0, "unbalanced quote in address");
+    expect_bad("FROM:john\"@example.com", 0, "unbalanced quote in address");
+    expect_bad("FROM:\"a\\\"@example.com", 0,
+               "unbalanced quote in address");
     /* Control characters are bad even when quoted. */
     expect_bad("FROM:<\"a\x01\"@example.com>", 1,
                "control character in address");

@@ -5,13 +5,21 @@
  * copy of the data, so a reader can check a file of any size in constant
  * memory while it copies or forwards it.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <sysexits.h>
+#include <unistd.h>
 
 #include "mail/queue_file.h"
-#include "mail/queue_id.h"
 #include "mail/record.h"
-#include "maildrop.h"
+#include "mail/maildrop.h"
+#include "mail/params.h"
+#include "util/argv.h"
+#include "util/msg.h"
 #include "util/strnum.h"
 
 /* What may come next. */
@@ -74,19 +82,6 @@ int maildrop_notify_ok(long bits)
         return 1;
     return bits > 0 && (bits & ~(long) (DSN_NOTIFY_SUCCESS | DSN_NOTIFY_DELAY
                                         | DSN_NOTIFY_FAILURE)) == 0;
-}
-
-int maildrop_id_ok(const char *name)
-{
-    static const char digits[] =
-        "0123456789BCDFGHJKLMNPQRSTVWXYZbcdfghjklmnpqrstvwxyz";
-    size_t len = strlen(name);
-    const char *z = strrchr(name, 'z');
-
-    if (len < 12 || len > QUEUE_ID_MAX || z == NULL || z - name < 10
-        || z[1] == 0)
-        return 0;
-    return strspn(name, digits) == len;
 }
 
 void maildrop_size_format(char *buf, long size, off_t offset, long nrcpt)
@@ -364,4 +359,112 @@ int maildrop_read(STREAM *s, int *type_r, STRBUF *data, off_t *offset_r,
 {
     *offset_r = (off_t) (s->bytes_in - (s->rend - s->rpos));
     return rec_get(s, type_r, data, MAILDROP_REC_MAX, err);
+}
+
+/* --- writing ---------------------------------------------------------- */
+
+pid_t maildrop_postdrop_start(const char *config_dir, int *in_r, int *out_r,
+                              STRBUF *err)
+{
+    ARGV *args = argv_alloc(8);
+    STRBUF *path = strbuf_alloc(256);
+    int to[2], from[2];
+    pid_t pid = -1;
+
+    strbuf_printf(path, "%s/postdrop", var_daemon_directory);
+    argv_add(args, path->data);
+    argv_add(args, "-c");
+    argv_add(args, config_dir);
+    for (int i = 0; i < msg_verbose; i++)
+        argv_add(args, "-v");
+    if (access(path->data, X_OK) < 0) {
+        strbuf_printf(err, "cannot execute %s: %s", path->data,
+                      strerror(errno));
+        goto done;
+    }
+    if (pipe2(to, O_CLOEXEC) < 0) {
+        strbuf_printf(err, "pipe: %s", strerror(errno));
+        goto done;
+    }
+    if (pipe2(from, O_CLOEXEC) < 0) {
+        strbuf_printf(err, "pipe: %s", strerror(errno));
+        close(to[0]);
+        close(to[1]);
+        goto done;
+    }
+    if ((pid = fork()) < 0) {
+        strbuf_printf(err, "fork: %s", strerror(errno));
+        close(to[0]);
+        close(to[1]);
+        close(from[0]);
+        close(from[1]);
+        goto done;
+    }
+    if (pid == 0) {
+        if (dup2(to[0], STDIN_FILENO) < 0 || dup2(from[1], STDOUT_FILENO) < 0)
+            _exit(EX_OSERR);
+        execv(args->argv[0], args->argv);
+        msg_warn("execute %s: %m", args->argv[0]);
+        _exit(EX_UNAVAILABLE);
+    }
+    close(to[0]);
+    close(from[1]);
+    *in_r = to[1];
+    *out_r = from[0];
+done:
+    argv_free(&args);
+    strbuf_free(&path);
+    return pid;
+}
+
+int maildrop_postdrop_wait(pid_t pid, int out_fd, STRBUF *id_r)
+{
+    STREAM *s = stream_open(out_fd, 0, 256);
+    int status;
+
+    strbuf_reset(id_r);
+    if (stream_get_line(s, id_r) > 0)
+        strbuf_trim_right(id_r);
+    stream_free(&s);
+    close(out_fd);
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return EX_OSERR;
+    if (WIFEXITED(status))
+        return WEXITSTATUS(status);
+    msg_warn("postdrop was killed by signal %d", WTERMSIG(status));
+    return EX_TEMPFAIL;
+}
+
+void maildrop_write_envelope(STREAM *out, const char *sender,
+                             const char *full_name, const char *envid,
+                             const char *ret)
+{
+    char size[MAILDROP_SIZE_LEN + 1];
+    struct timeval tv;
+
+    maildrop_size_format(size, 0, 0, 0);
+    rec_put(out, QREC_SIZE, size, MAILDROP_SIZE_LEN);
+    gettimeofday(&tv, NULL);
+    rec_fprintf(out, QREC_TIME, "%ld %ld", (long) tv.tv_sec,
+                (long) tv.tv_usec);
+    if (full_name)
+        rec_puts(out, QREC_FULLNAME, full_name);
+    rec_puts(out, QREC_SENDER, sender);
+    rec_fprintf(out, QREC_ATTR, "local_uid=%ld", (long) getuid());
+    rec_puts(out, QREC_ATTR, "origin=" MAILDROP_ORIGIN);
+    if (envid)
+        rec_fprintf(out, QREC_ATTR, "dsn_envid=%s", envid);
+    if (ret)
+        rec_fprintf(out, QREC_ATTR, "dsn_ret=%s", ret);
+}
+
+void maildrop_write_rcpt(STREAM *out, const char *rcpt, const char *orcpt,
+                         int notify)
+{
+    if (orcpt)
+        rec_puts(out, QREC_DSN_ORCPT, orcpt);
+    if (notify)
+        rec_fprintf(out, QREC_DSN_NOTIFY, "%d", notify);
+    rec_puts(out, QREC_RCPT, rcpt);
 }

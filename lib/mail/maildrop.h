@@ -26,9 +26,8 @@
  * file is untrusted input: a local user controls every byte postdrop
  * receives.
  *
- * This code is shared by postdrop and pickup (postdrop compiles it through
- * cmd/postdrop_maildrop.c); it belongs in lib/mail/ once a library owner
- * takes it.
+ * The checker is shared by sendmail, postdrop and pickup; the writer side
+ * (start postdrop, write the envelope) by sendmail and smtpd -S.
  */
 #ifndef POSTERN_MAILDROP_H
 #define POSTERN_MAILDROP_H
@@ -102,16 +101,33 @@ int     maildrop_text_ok(const char *data, size_t len, size_t max);
 /* RFC 3461 ENVID as sendmail -V takes it: 1..100 bytes of ASCII 0x21..0x7e. */
 int     maildrop_envid_ok(const char *data, size_t len);
 
-/*
- * Is name a well-formed queue ID?  The same test as queue_id_valid(),
- * except that the "z" separator is the last "z": the time digits may be a
- * "z" too (base 52), only the inode digits cannot.  XXX queue_id_valid()
- * takes the first "z" and refuses about one ID in 52; use it again once
- * fixed.
- */
-int     maildrop_id_ok(const char *name);
-
 /* DSN NOTIFY bits: NEVER alone, or any of SUCCESS, DELAY, FAILURE. */
 int     maildrop_notify_ok(long bits);
+
+/* --- writing: the client side of postdrop ----------------------------- */
+
+/*
+ * Start $daemon_directory/postdrop -c config_dir with pipes on its stdin
+ * (*in_r: write the file there) and stdout (*out_r: it prints the ID).
+ * Returns the pid, or -1 with err.
+ */
+pid_t   maildrop_postdrop_start(const char *config_dir, int *in_r, int *out_r,
+                                STRBUF *err);
+
+/*
+ * Wait for postdrop; id_r gets the maildrop ID it printed (or stays
+ * empty).  Returns its exit status (a sysexits code; EX_TEMPFAIL if it
+ * was killed).
+ */
+int     maildrop_postdrop_wait(pid_t pid, int out_fd, STRBUF *id_r);
+
+/* The records before the recipients: C (zeros), T, [F], S, A... */
+void    maildrop_write_envelope(STREAM *out, const char *sender,
+                                const char *full_name, const char *envid,
+                                const char *ret);
+
+/* One recipient: [o] [n] R. */
+void    maildrop_write_rcpt(STREAM *out, const char *rcpt, const char *orcpt,
+                            int notify);
 
 #endif
