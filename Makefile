@@ -65,11 +65,12 @@ cleanup_SRCS  := $(wildcard cleanup/*.c)
 smtpd_SRCS    := $(wildcard smtpd/*.c)
 pickup_SRCS   := $(wildcard pickup/*.c)
 showq_SRCS    := $(wildcard showq/*.c)
+local_SRCS    := $(wildcard local/*.c)
 qmgr_SRCS     := $(wildcard qmgr/*.c)
 
 BIN_PROGRAMS     := $(call present,postern sendmail)
 LIBEXEC_PROGRAMS := $(call present,master anvil cleanup smtpd pickup showq qmgr \
-                                   postdrop)
+                                   postdrop local)
 
 # Test-only programs (fixtures), never installed.
 TEST_PROGRAMS := $(BUILD)/tests/libexec/testsvc $(BUILD)/tests/libexec/anvilc \

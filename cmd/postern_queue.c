@@ -32,7 +32,10 @@ static void queue_usage(void)
 {
     fprintf(stderr,
             "usage: postern queue list [-j|--json]\n"
-            "       postern queue show [-e] [-h] [-b] queue_id ...\n");
+            "       postern queue show [-e] [-h] [-b] queue_id ...\n"
+            "       postern queue flush\n"
+            "       postern queue delete|hold|release|requeue ID|ALL|- "
+            "[queue]\n");
     exit(2);
 }
 
@@ -178,6 +181,10 @@ int postern_queue_main(int argc, char **argv, const char *config_dir)
         return queue_list(argc - 1, argv + 1);
     if (strcmp(argv[1], "show") == 0)
         return postern_queue_show(argc - 1, argv + 1);
+    if (strcmp(argv[1], "flush") == 0 || strcmp(argv[1], "delete") == 0
+        || strcmp(argv[1], "hold") == 0 || strcmp(argv[1], "release") == 0
+        || strcmp(argv[1], "requeue") == 0)
+        return postern_queue_admin(argc - 1, argv + 1);
     queue_usage();
     return 2;
 }

@@ -11,4 +11,10 @@
  */
 int     postern_queue_show(int argc, char **argv);
 
+/*
+ * postern queue flush|delete|hold|release|requeue (postqueue -f,
+ * postsuper -d/-h/-H/-r); argv[0] is the operation.  As above.
+ */
+int     postern_queue_admin(int argc, char **argv);
+
 #endif

@@ -690,6 +690,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     memset(&client, 0, sizeof(client));
     client.fd = sv[0];
+    client.wfd = sv[0];                 /* replies go back on the socket */
     client.family = AF_INET;
     snprintf(client.addr, sizeof(client.addr), "%s",
              (opts & FUZZ_OPT_REMOTE) ? FUZZ_REMOTE_ADDR : FUZZ_CLIENT_ADDR);

@@ -38,17 +38,22 @@ void queue_id_make(STRBUF *id, long sec, long usec, ino_t inode)
  * The separator is the last "z": the time digits (base 52) may contain
  * "z" too, the inode digits (base 51) never do (Postfix strrchr()).
  */
+/*
+ * The time digits are base 52 and may contain "z" themselves: the
+ * separator is the last "z", and the inode after it is base 51 (no "z").
+ */
 int queue_id_valid(const char *str)
 {
     size_t len = strlen(str);
     const char *z = strrchr(str, 'z');
 
-    if (len < 12 || len > QUEUE_ID_MAX || z == NULL || z - str < 10)
+    if (len < 12 || len > QUEUE_ID_MAX || z == NULL || z - str < 10
+        || z[1] == 0)
         return 0;
     for (const char *cp = str; *cp; cp++)
         if (strchr(queue_id_digits, *cp) == NULL)
             return 0;
-    return z[1] != 0;
+    return 1;
 }
 
 long queue_id_time(const char *str)

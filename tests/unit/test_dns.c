@@ -98,23 +98,18 @@ static int free_port(void)
 /* Is the server answering for example.test yet?  One UDP query. */
 static int nsd_answers(void)
 {
-    unsigned char query[512];
+    /* By hand: res_mkquery() would set up glibc's global resolver. */
+    static const unsigned char query[] =
+        "\x12\x34\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00"
+        "\x07" "example" "\x04" "test" "\x00" "\x00\x06" "\x00\x01";
     unsigned char reply[4096];
     struct sockaddr_in sin;
     struct pollfd pfd;
     ns_msg msg;
-    int qlen;
     ssize_t n;
     int ok = 0;
     int fd;
 
-    /* By hand: res_mkquery() would set up glibc's global resolver. */
-    static const unsigned char soa_query[] =
-        "\x12\x34\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00"
-        "\x07" "example" "\x04" "test" "\x00" "\x00\x06" "\x00\x01";
-
-    qlen = (int) sizeof(soa_query) - 1;
-    memcpy(query, soa_query, (size_t) qlen);
     if ((fd = socket(AF_INET, SOCK_DGRAM, 0)) < 0)
         return 0;
     memset(&sin, 0, sizeof(sin));
@@ -123,8 +118,9 @@ static int nsd_answers(void)
     sin.sin_port = htons((unsigned short) nsd_port);
     pfd.fd = fd;
     pfd.events = POLLIN;
-    if (sendto(fd, query, (size_t) qlen, 0, (struct sockaddr *) &sin,
-               sizeof(sin)) == qlen && poll(&pfd, 1, 200) == 1
+    if (sendto(fd, query, sizeof(query) - 1, 0, (struct sockaddr *) &sin,
+               sizeof(sin)) == (ssize_t) sizeof(query) - 1
+        && poll(&pfd, 1, 200) == 1
         && (n = recv(fd, reply, sizeof(reply), 0)) > 0
         && ns_initparse(reply, (int) n, &msg) == 0
         && ns_msg_getflag(msg, ns_f_rcode) == ns_r_noerror
@@ -132,6 +128,28 @@ static int nsd_answers(void)
         ok = 1;
     close(fd);
     return ok;
+}
+
+/* Stop NSD: TERM (it stops its children), KILL if it does not go. */
+static void nsd_stop(void)
+{
+    int status;
+
+    if (nsd_pid <= 0)
+        return;
+    kill(nsd_pid, SIGTERM);
+    for (int i = 0; i < 100; i++) {
+        struct timespec ts = {0, 50 * 1000000L};
+
+        if (waitpid(nsd_pid, &status, WNOHANG) == nsd_pid) {
+            nsd_pid = 0;
+            return;
+        }
+        nanosleep(&ts, NULL);
+    }
+    kill(nsd_pid, SIGKILL);
+    waitpid(nsd_pid, &status, 0);
+    nsd_pid = 0;
 }
 
 static void dump_file(const char *path)
@@ -239,11 +257,7 @@ static int nsd_start(void)
             nanosleep(&ts, NULL);
             waited += 250;                      /* poll + sleep */
         }
-        if (nsd_pid > 0) {
-            kill(nsd_pid, SIGKILL);
-            waitpid(nsd_pid, &status, 0);
-            nsd_pid = 0;
-        }
+        nsd_stop();
     }
     fprintf(stderr, "test_dns: cannot start nsd; see %s/nsd.out and "
             "%s/nsd.log\n", dir, dir);
@@ -270,14 +284,8 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-    int status;
-
     (void) state;
-    if (nsd_pid > 0) {
-        kill(nsd_pid, SIGTERM);
-        waitpid(nsd_pid, &status, 0);
-        nsd_pid = 0;
-    }
+    nsd_stop();
     return 0;
 }
 

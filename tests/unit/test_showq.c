@@ -7,9 +7,10 @@
  * recipients first and done ones left out, Kbytes rounding,
  * Request/Requests, the empty queue, JSON and its escaping; which files
  * are listed (queue order, ID order, hashed subdirectories, not-ready,
- * corrupt, non-regular and misnamed files, maildrop files without a size
- * or time record, a malformed size record); files written with the
- * queue_file writer; output errors; showq_find and showq_format_time.
+ * corrupt (truncated, NUL in an address, an oversized record), non-regular
+ * and misnamed files, maildrop files without a size or time record, a
+ * malformed size record); files written with the queue_file writer;
+ * output errors; showq_find and showq_format_time.
  * One test compares with the output of a real Postfix 3.7.11.
  */
 #include "unit.h"
@@ -718,6 +719,11 @@ static void test_skipped_files(void **state)
     put_msg("incoming/4jbDdq6GYFz9.tmp", 1795738946, "s@x", rcpts, "x\n",
             NULL);
     put("incoming/4jbDdq6GYFzB", "", 0, 0700);             /* empty */
+    build(buf, 1795738946, "s\001x@y", rcpts, "x\n", 1, NULL);
+    *(char *) memchr(buf->data, 1, buf->len) = 0;          /* NUL */
+    put("incoming/4jbDdq6GYFzC", buf->data, buf->len, 0700);
+    /* A record that claims 16 MB. */
+    put("incoming/4jbDdq6GYFzD", "S\x80\x80\x80\x08xxxx", 9, 0700);
     got = list(SHOWQ_TEXT, &warnings);
     assert_string_equal(got,
         HEADER
@@ -730,7 +736,10 @@ static void test_skipped_files(void **state)
         "4jbDdq6GYFz5: corrupt queue file: recipient before sender\n"
         "incoming/4jbDdq6GYFz6: not a regular file\n"
         "incoming/4jbDdq6GYFz7: not a regular file\n"
-        "4jbDdq6GYFzB: corrupt queue file: premature end of file\n");
+        "4jbDdq6GYFzB: corrupt queue file: premature end of file\n"
+        "4jbDdq6GYFzC: corrupt queue file: NUL in address\n"
+        "4jbDdq6GYFzD: corrupt queue file: record of 16777216 bytes "
+        "exceeds the limit of 1048576\n");
     free(got);
     strbuf_free(&warnings);
     strbuf_free(&buf);

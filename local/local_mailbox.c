@@ -1,0 +1,402 @@
+/*
+ * local_mailbox - deliveries into mailboxes and files, each made by a
+ * child process that has become the owner (when we are root), and the
+ * accounts those children become.
+ *
+ * A child process, not a temporary seteuid(): the child gives up root
+ * for good (setgroups, setgid, setuid, verified), so nothing a mailbox
+ * path or a file system does to it can act as root, and a crash there
+ * costs one delivery, not the agent.  The child reports back over a pipe.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "local.h"
+#include "mail/params.h"
+#include "util/msg.h"
+#include "util/xmalloc.h"
+
+/* --- accounts --------------------------------------------------------- */
+
+static LOCAL_PRIV *local_priv_from_pw(const struct passwd *pw)
+{
+    LOCAL_PRIV *priv = xcalloc(1, sizeof(*priv));
+
+    priv->uid = pw->pw_uid;
+    priv->gid = pw->pw_gid;
+    priv->extra_gid = (gid_t) -1;
+    priv->name = xstrdup(pw->pw_name);
+    priv->home = xstrdup(pw->pw_dir ? pw->pw_dir : "/");
+    priv->shell = xstrdup(pw->pw_shell ? pw->pw_shell : "");
+    return priv;
+}
+
+LOCAL_PRIV *local_priv_user(const char *user)
+{
+    struct passwd *pw;
+
+    errno = 0;
+    if ((pw = getpwnam(user)) == NULL)
+        return NULL;
+    return local_priv_from_pw(pw);
+}
+
+LOCAL_PRIV *local_priv_uid(uid_t uid)
+{
+    struct passwd *pw = getpwuid(uid);
+
+    return pw ? local_priv_from_pw(pw) : NULL;
+}
+
+/* default_privs: never root. */
+LOCAL_PRIV *local_priv_default(void)
+{
+    struct passwd *pw = getpwnam(var_default_privs);
+
+    if (pw == NULL || pw->pw_uid == 0)
+        return NULL;
+    return local_priv_from_pw(pw);
+}
+
+LOCAL_PRIV *local_priv_copy(const LOCAL_PRIV *priv)
+{
+    LOCAL_PRIV *copy = xcalloc(1, sizeof(*copy));
+
+    *copy = *priv;
+    copy->name = xstrdup(priv->name ? priv->name : "");
+    copy->home = xstrdup(priv->home ? priv->home : "/");
+    copy->shell = xstrdup(priv->shell ? priv->shell : "");
+    return copy;
+}
+
+void local_priv_free(LOCAL_PRIV **privp)
+{
+    if (*privp == NULL)
+        return;
+    free((*privp)->name);
+    free((*privp)->home);
+    free((*privp)->shell);
+    xfree(privp);
+}
+
+/*
+ * Become priv for good (a child process): groups, gid, uid, verified.
+ * Returns 0, or -1 (the child must not go on).
+ */
+static int local_become(const LOCAL_PRIV *priv)
+{
+    gid_t groups[2];
+    size_t ngroups = 1;
+
+    groups[0] = priv->gid;
+    if (priv->extra_gid != (gid_t) -1 && priv->extra_gid != priv->gid)
+        groups[ngroups++] = priv->extra_gid;
+    if (setgroups(ngroups, groups) < 0 || setgid(priv->gid) < 0
+        || setuid(priv->uid) < 0) {
+        msg_warn("cannot become uid %ld gid %ld: %m", (long) priv->uid,
+                 (long) priv->gid);
+        return -1;
+    }
+    if (getuid() != priv->uid || geteuid() != priv->uid
+        || getgid() != priv->gid || getegid() != priv->gid
+        || (priv->uid != 0 && setuid(0) == 0)) {
+        msg_warn("privilege switch to uid %ld gid %ld did not take effect",
+                 (long) priv->uid, (long) priv->gid);
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * Open a file with priv's rights (:include: files): a temporary switch
+ * of the effective ids, back to root right after the open(2).
+ */
+int local_priv_open(const LOCAL_PRIV *priv, const char *path, int flags)
+{
+    gid_t saved[NGROUPS_MAX];
+    gid_t egid = getegid();
+    int nsaved;
+    int fd;
+    int err;
+
+    if (geteuid() != 0)
+        return open(path, flags | O_CLOEXEC);
+    if ((nsaved = getgroups(NGROUPS_MAX, saved)) < 0)
+        msg_fatal("getgroups: %m");
+    if (setgroups(1, &priv->gid) < 0 || setegid(priv->gid) < 0
+        || seteuid(priv->uid) < 0)
+        msg_fatal("switch to uid %ld gid %ld: %m", (long) priv->uid,
+                  (long) priv->gid);
+    fd = open(path, flags | O_CLOEXEC);
+    err = errno;
+    if (seteuid(0) < 0 || setegid(egid) < 0
+        || setgroups((size_t) nsaved, saved) < 0)
+        msg_fatal("switch back to root: %m");
+    errno = err;
+    return fd;
+}
+
+/* --- running a delivery as someone ------------------------------------ */
+
+typedef void (*LOCAL_AS_FN)(void *ctx, LOCAL_RESULT *res);
+
+/* What a child sends back: status, DSN, reason length, reason. */
+typedef struct LOCAL_WIRE {
+    int     status;
+    char    dsn[DELIVER_DSN_MAX];
+    size_t  len;
+} LOCAL_WIRE;
+
+static int local_write_all(int fd, const void *data, size_t len)
+{
+    const char *cp = data;
+
+    while (len > 0) {
+        ssize_t n = write(fd, cp, len);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        cp += n;
+        len -= (size_t) n;
+    }
+    return 0;
+}
+
+/* Read up to len bytes; the count read. */
+static size_t local_read_all(int fd, void *data, size_t len)
+{
+    char *cp = data;
+    size_t got = 0;
+
+    while (got < len) {
+        ssize_t n = read(fd, cp + got, len - got);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t) n;
+    }
+    return got;
+}
+
+static void local_run_child(int fd, const LOCAL_PRIV *priv, LOCAL_AS_FN fn,
+                            void *ctx, LOCAL_RESULT *res)
+{
+    LOCAL_WIRE wire;
+
+    (void) signal(SIGPIPE, SIG_DFL);
+    umask(077);
+    if (local_become(priv) < 0)
+        local_result_set(res, 450, "4.3.0", "cannot switch to the rights "
+                         "of uid %ld", (long) priv->uid);
+    else
+        fn(ctx, res);
+    memset(&wire, 0, sizeof(wire));
+    wire.status = res->status;
+    snprintf(wire.dsn, sizeof(wire.dsn), "%s", res->dsn);
+    wire.len = res->reason->len;
+    if (local_write_all(fd, &wire, sizeof(wire)) < 0
+        || local_write_all(fd, res->reason->data, res->reason->len) < 0)
+        _exit(1);
+    _exit(0);
+}
+
+/*
+ * Run fn with priv's rights: in a child when we are root, else right
+ * here (we can only be ourselves).  The result lands in res.
+ */
+static void local_run_as(const LOCAL_PRIV *priv, LOCAL_AS_FN fn, void *ctx,
+                         LOCAL_RESULT *res)
+{
+    LOCAL_WIRE wire;
+    int fds[2];
+    pid_t pid;
+    int status;
+
+    if (geteuid() != 0) {
+        fn(ctx, res);
+        return;
+    }
+    if (pipe2(fds, O_CLOEXEC) < 0 || (pid = fork()) < 0) {
+        msg_warn("cannot start a delivery process: %m");
+        local_result_set(res, 450, "4.3.0", "cannot start a delivery "
+                         "process: %s", strerror(errno));
+        return;
+    }
+    if (pid == 0) {
+        close(fds[0]);
+        local_run_child(fds[1], priv, fn, ctx, res);
+    }
+    close(fds[1]);
+    memset(&wire, 0, sizeof(wire));
+    if (local_read_all(fds[0], &wire, sizeof(wire)) == sizeof(wire)
+        && wire.len < 65536 && deliver_dsn_valid(wire.dsn)) {
+        strbuf_reset(res->reason);
+        strbuf_reserve(res->reason, wire.len);
+        res->reason->len = local_read_all(fds[0], res->reason->data,
+                                          wire.len);
+        res->reason->data[res->reason->len] = 0;
+        res->status = wire.status;
+        snprintf(res->dsn, sizeof(res->dsn), "%s", wire.dsn);
+    } else {
+        wire.status = -1;
+    }
+    close(fds[0]);
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        /* void */ ;
+    if (wire.status < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        msg_warn("delivery process %ld as uid %ld died: %s %d", (long) pid,
+                 (long) priv->uid, WIFSIGNALED(status) ? "signal"
+                 : "exit status", WIFSIGNALED(status) ? WTERMSIG(status)
+                 : WEXITSTATUS(status));
+        local_result_set(res, 450, "4.3.0", "delivery process died");
+    }
+}
+
+/* --- mailboxes and files ---------------------------------------------- */
+
+typedef struct LOCAL_STORE {
+    LOCAL_RCPT *lrc;
+    const char *path;
+    const char *user;
+    off_t   limit;
+    int     flags;
+    const char *what;                   /* mailbox, virtual, file */
+} LOCAL_STORE;
+
+static void local_store_child(void *ctx, LOCAL_RESULT *res)
+{
+    LOCAL_STORE *ls = ctx;
+    MAILDIR_STATUS *st = maildir_status_alloc();
+    STRBUF *prepend = strbuf_alloc(256);
+    MAILDIR_MSG msg;
+    size_t len = strlen(ls->path);
+    int maildir = len > 0 && ls->path[len - 1] == '/';
+
+    local_prepend(prepend, ls->lrc);
+    memset(&msg, 0, sizeof(msg));
+    msg.sender = ls->lrc->lr->req->sender;
+    msg.prepend = prepend->data;
+    msg.source = local_content;
+    msg.source_ctx = ls->lrc->lr;
+    msg.size_limit = ls->limit;
+    msg.flags = ls->flags;
+    if (maildir)
+        maildir_deliver(ls->path, &msg, st);
+    else
+        maildir_mbox_append(ls->path, &msg, st);
+    if (st->code == MAILDIR_OK) {
+        if (maildir)
+            local_result_set(res, 0, "2.0.0", "delivered to maildir");
+        else if (strcmp(ls->what, "file") == 0)
+            local_result_set(res, 0, "2.0.0", "delivered to file: %s",
+                             ls->path);
+        else
+            local_result_set(res, 0, "2.0.0", "delivered to mailbox");
+    } else {
+        int status = st->code == MAILDIR_TEMP ? 450 : 550;
+
+        if (maildir)
+            local_result_set(res, status, st->dsn, "maildir delivery "
+                             "failed: %s", st->why->data);
+        else if (strcmp(ls->what, "file") == 0)
+            local_result_set(res, status, st->dsn, "cannot append message "
+                             "to file %s: %s", ls->path, st->why->data);
+        else if (strcmp(ls->what, "virtual") == 0)
+            local_result_set(res, status, st->dsn, "delivery failed to "
+                             "mailbox %s: %s", ls->path, st->why->data);
+        else
+            local_result_set(res, status, st->dsn, "cannot update mailbox "
+                             "%s for user %s. %s", ls->path, ls->user,
+                             st->why->data);
+    }
+    strbuf_free(&prepend);
+    maildir_status_free(&st);
+}
+
+void local_deliver_store(LOCAL_RCPT *lrc, const char *to, const char *path,
+                         const LOCAL_PRIV *priv, off_t limit, int flags,
+                         const char *what)
+{
+    LOCAL_STORE ls;
+    LOCAL_RESULT res;
+
+    ls.lrc = lrc;
+    ls.path = path;
+    ls.user = priv->name ? priv->name : "";
+    ls.limit = limit;
+    ls.flags = flags;
+    ls.what = what;
+    res.reason = strbuf_alloc(128);
+    local_result_set(&res, 450, "4.3.0", "delivery not attempted");
+    local_run_as(priv, local_store_child, &ls, &res);
+    local_branch_done(lrc, to, &res);
+    strbuf_free(&res.reason);
+}
+
+/*
+ * A system user's mailbox: home_mailbox in the home directory (ending
+ * in "/": a Maildir), else mail_spool_directory/USER.  The spool is often
+ * group-writable only (Debian: root:mail 2775); then the delivery process
+ * also gets that group, to create the file and its .lock there.
+ */
+void local_deliver_user(LOCAL_RCPT *lrc, const char *to, const char *user)
+{
+    STRBUF *path = strbuf_alloc(128);
+    LOCAL_PRIV *priv;
+    struct stat sb;
+
+    errno = 0;
+    if ((priv = local_priv_user(user)) == NULL) {
+        if (errno == EIO || errno == ENOMEM || errno == EMFILE
+            || errno == ENFILE || errno == EAGAIN || errno == EINTR) {
+            msg_warn("%s: passwd lookup of \"%s\": %m", to, user);
+            local_branch(lrc, to, 450, "4.3.0", "user lookup failure");
+        } else {
+            local_branch(lrc, to, 550, "5.1.1", "unknown user: \"%s\"", user);
+        }
+        goto done;
+    }
+    if (*var_home_mailbox) {
+        strbuf_printf(path, "%s/%s", strcmp(priv->home, "/") == 0 ? ""
+                      : priv->home, var_home_mailbox);
+    } else {
+        strbuf_printf(path, "%s/%s", var_mail_spool_directory, priv->name);
+        if (stat(var_mail_spool_directory, &sb) == 0
+            && !(sb.st_mode & S_IWOTH) && (sb.st_mode & S_IWGRP))
+            priv->extra_gid = sb.st_gid;
+    }
+    if (local_mark_done(lrc, "mailbox", path->data))
+        local_deliver_store(lrc, to, path->data, priv, var_mailbox_size_limit,
+                            MAILDIR_FLAG_DOTLOCK | MAILDIR_FLAG_OWNER_CHECK,
+                            "mailbox");
+done:
+    local_priv_free(&priv);
+    strbuf_free(&path);
+}
+
+/* A /file destination of an alias (a Maildir when it ends in "/"). */
+void local_deliver_file(LOCAL_RCPT *lrc, const char *to, const char *path,
+                        const LOCAL_PRIV *priv)
+{
+    if (strcmp(path, "/dev/null") == 0) {
+        local_branch(lrc, to, 0, "2.0.0", "delivered to file: /dev/null");
+        return;
+    }
+    local_deliver_store(lrc, to, path, priv, var_mailbox_size_limit,
+                        MAILDIR_FLAG_DOTLOCK | MAILDIR_FLAG_DOTLOCK_MAY_FAIL,
+                        "file");
+}
