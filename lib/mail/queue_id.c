@@ -35,10 +35,6 @@ void queue_id_make(STRBUF *id, long sec, long usec, ino_t inode)
 }
 
 /*
- * The separator is the last "z": the time digits (base 52) may contain
- * "z" too, the inode digits (base 51) never do (Postfix strrchr()).
- */
-/*
  * The time digits are base 52 and may contain "z" themselves: the
  * separator is the last "z", and the inode after it is base 51 (no "z").
  */
