@@ -167,6 +167,13 @@ asan: deps
 	@sh mk/users.sh
 	$(MAKE) BUILD=build-asan SANITIZE=1 check
 
+# make bench: SMTP accept rate against Postfix (bench/README.md), as root;
+# BENCH_ARGS passes options, e.g. BENCH_ARGS=--quick or --profile.
+.PHONY: bench
+bench: all
+	@sh mk/users.sh
+	$(PYTHON) bench/smtp-accept --build $(abspath $(BUILD)) $(BENCH_ARGS)
+
 FUZZERS := $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
 FUZZ_BUILD := build-fuzz
 FUZZ_TIME ?= 20

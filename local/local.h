@@ -113,7 +113,6 @@ void    local_split_values(const char *value, ARGV *items);
 LOCAL_PRIV *local_priv_user(const char *user);
 LOCAL_PRIV *local_priv_uid(uid_t uid);
 LOCAL_PRIV *local_priv_default(void);
-LOCAL_PRIV *local_priv_copy(const LOCAL_PRIV *priv);
 void    local_priv_free(LOCAL_PRIV **privp);
 int     local_priv_open(const LOCAL_PRIV *priv, const char *path, int flags);
 void    local_deliver_user(LOCAL_RCPT *lrc, const char *to,

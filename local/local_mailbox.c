@@ -68,17 +68,6 @@ LOCAL_PRIV *local_priv_default(void)
     return local_priv_from_pw(pw);
 }
 
-LOCAL_PRIV *local_priv_copy(const LOCAL_PRIV *priv)
-{
-    LOCAL_PRIV *copy = xcalloc(1, sizeof(*copy));
-
-    *copy = *priv;
-    copy->name = xstrdup(priv->name ? priv->name : "");
-    copy->home = xstrdup(priv->home ? priv->home : "/");
-    copy->shell = xstrdup(priv->shell ? priv->shell : "");
-    return copy;
-}
-
 void local_priv_free(LOCAL_PRIV **privp)
 {
     if (*privp == NULL)

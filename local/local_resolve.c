@@ -179,8 +179,8 @@ void local_deliver_virtual(LOCAL_RCPT *lrc, const char *address)
     if (local_mark_done(lrc, "mailbox", path->data))
         local_deliver_store(lrc, address, path->data, &priv,
                             var_virtual_mailbox_limit,
-                            MAILDIR_FLAG_DOTLOCK | MAILDIR_FLAG_OWNER_CHECK,
-                            "virtual");
+                            MAILDIR_FLAG_DOTLOCK | MAILDIR_FLAG_OWNER_CHECK
+                            | MAILDIR_FLAG_MKDIR, "virtual");
 done:
     strbuf_free(&key);
     strbuf_free(&path);

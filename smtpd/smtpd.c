@@ -211,7 +211,7 @@ static void smtpd_log_disconnect(SMTPD_STATE *state)
         total += c->total;
         strbuf_free(&name);
     }
-    if (ok == total)
+    if (ok == total && total > 0)
         strbuf_printf_append(line, " commands=%d", ok);
     else
         strbuf_printf_append(line, " commands=%d/%d", ok, total);
@@ -231,8 +231,18 @@ static int smtpd_sync_violation(SMTPD_STATE *state, const char *after)
         return 0;
     peek = strbuf_alloc(128);
     n = state->client->rend - state->client->rpos;
-    strbuf_append(peek, state->client->rbuf + state->client->rpos,
-                  n > 100 ? 100 : n);
+    if (n > 0) {
+        strbuf_append(peek, state->client->rbuf + state->client->rpos,
+                      n > 100 ? 100 : n);
+    } else {
+        /* Nothing read yet: look at what waits in the socket. */
+        char buf[100];
+        ssize_t got = recv(state->client->fd, buf, sizeof(buf),
+                           MSG_PEEK | MSG_DONTWAIT);
+
+        if (got > 0)
+            strbuf_append(peek, buf, (size_t) got);
+    }
     msg_info("improper command pipelining after %s from %s: %s", after,
              state->namaddr, peek->data);
     strbuf_free(&peek);
@@ -287,6 +297,8 @@ static void smtpd_session(SMTPD_STATE *state)
             if (stream_timed_out(state->client)) {
                 msg_info("timeout after %s from %s", state->where,
                          state->namaddr);
+                /* The read failed, the connection can still take this. */
+                stream_clear_flags(state->client);
                 smtpd_reply(state, "421 4.4.2 %s Error: timeout exceeded",
                             var_myhostname);
                 smtpd_flush(state);
@@ -320,6 +332,7 @@ static void smtpd_session(SMTPD_STATE *state)
         }
         state->counts[slot].total++;
         if (cmd == NULL) {
+            state->where = "UNKNOWN";
             smtpd_reply_error(state, *verb ? "500 5.5.2 Error: command not "
                               "recognized" : "500 5.5.2 Error: bad syntax");
             goto check_errors;

@@ -450,6 +450,34 @@ static int check_unknown_rcpt_domain(SMTPD_STATE *state, CHECK_CTX *ctx)
 
 /* --- access tables ---------------------------------------------------- */
 
+/*
+ * "ID: hold: RCPT from c[a]: <x>: Class triggers HOLD action[: text];
+ *  from=<s> to=<r> proto=P helo=<h>", as Postfix logs it.
+ */
+static void check_log_action(SMTPD_STATE *state, CHECK_CTX *ctx,
+                             const char *kind, const char *action,
+                             const char *text)
+{
+    STRBUF *line = strbuf_alloc(256);
+
+    strbuf_printf(line, "%s: %s: %s from %s: <%s>: %s triggers %s action",
+                  state->queue_id ? state->queue_id : "NOQUEUE", kind,
+                  state->where, state->namaddr, ctx->what, ctx->class,
+                  action);
+    if (*text)
+        strbuf_printf_append(line, ": %s", text);
+    strbuf_cat(line, ";");
+    if (state->sender)
+        strbuf_printf_append(line, " from=<%s>", state->sender);
+    if (ctx->rcpt)
+        strbuf_printf_append(line, " to=<%s>", ctx->rcpt);
+    strbuf_printf_append(line, " proto=%s", state->protocol);
+    if (state->helo)
+        strbuf_printf_append(line, " helo=<%s>", state->helo);
+    msg_info("%s", line->data);
+    strbuf_free(&line);
+}
+
 static int check_access_result(SMTPD_STATE *state, CHECK_CTX *ctx,
                                const char *value, const char *table)
 {
@@ -493,18 +521,12 @@ static int check_access_result(SMTPD_STATE *state, CHECK_CTX *ctx,
                             *rest ? rest : "Access denied");
     }
     if (word == 4 && strncasecmp(value, "HOLD", 4) == 0) {
-        msg_info("%s: hold: %s from %s: <%s>: %s triggers HOLD action%s%s",
-                 state->queue_id ? state->queue_id : "NOQUEUE", state->where,
-                 state->namaddr, ctx->what, ctx->class, *text ? ": " : "",
-                 text);
+        check_log_action(state, ctx, "hold", "HOLD", text);
         state->hold = 1;
         return SMTPD_CHECK_DUNNO;
     }
     if (word == 7 && strncasecmp(value, "DISCARD", 7) == 0) {
-        msg_info("%s: discard: %s from %s: <%s>: %s triggers DISCARD "
-                 "action%s%s", state->queue_id ? state->queue_id : "NOQUEUE",
-                 state->where, state->namaddr, ctx->what, ctx->class,
-                 *text ? ": " : "", text);
+        check_log_action(state, ctx, "discard", "DISCARD", text);
         state->discard = 1;
         return SMTPD_CHECK_OK;
     }

@@ -254,7 +254,9 @@ int smtpd_cmd_mail(SMTPD_STATE *state, char *args)
         state->reply.code = 552;
         strcpy(state->reply.dsn, "5.3.4");     /* fits */
         strbuf_set(state->reply.text, "Message size exceeds fixed limit");
+        state->sender = addr->data;     /* for the log line only */
         smtpd_log_reject(state, "reject", NULL, &state->reply);
+        state->sender = NULL;
         smtpd_reply_error(state, "552 5.3.4 Message size exceeds fixed "
                           "limit");
         goto done;

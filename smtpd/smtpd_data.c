@@ -222,12 +222,15 @@ static int smtpd_data_done(SMTPD_STATE *state, const char *cmd)
 
     if (state->data_too_big) {
         smtpd_cleanup_abort(state);
-        msg_info("%s: reject: %s from %s: 552 5.3.4 Error: message file too "
-                 "big; from=<%s> proto=%s helo=<%s>", state->queue_id
-                 ? state->queue_id : "NOQUEUE", cmd, state->namaddr,
-                 state->sender, state->protocol,
+        const char *text = strcmp(cmd, "BDAT") == 0
+            ? "Chunk exceeds message size limit"
+            : "Error: message file too big";
+
+        msg_info("%s: reject: %s from %s: 552 5.3.4 %s; from=<%s> proto=%s "
+                 "helo=<%s>", state->queue_id ? state->queue_id : "NOQUEUE",
+                 cmd, state->namaddr, text, state->sender, state->protocol,
                  state->helo ? state->helo : "");
-        smtpd_reply_error(state, "552 5.3.4 Error: message file too big");
+        smtpd_reply_error(state, "552 5.3.4 %s", text);
         goto done;
     }
     smtpd_cleanup_flush(state, 1);
@@ -283,6 +286,7 @@ int smtpd_cmd_data(SMTPD_STATE *state, char *args)
     STRBUF *line = strbuf_alloc(1024);
     int prev_crlf = 1;                  /* the start counts as after CRLF */
     int at_line_start = 1;
+    int pending_cr = 0;
     int rc = -1;
 
     if (*args) {
@@ -294,7 +298,7 @@ int smtpd_cmd_data(SMTPD_STATE *state, char *args)
         goto out;
     }
     if (state->sender == NULL) {
-        smtpd_reply_error(state, "503 5.5.1 Error: need MAIL command");
+        smtpd_reply_error(state, "503 5.5.1 Error: need RCPT command");
         goto out;
     }
     if (state->rcpt_count == 0) {
@@ -319,12 +323,14 @@ int smtpd_cmd_data(SMTPD_STATE *state, char *args)
         ssize_t n = stream_get_line(state->client, line);
         const char *data = line->data;
         size_t len;
+        int complete;
         int crlf;
 
         if (n <= 0) {
             if (stream_timed_out(state->client)) {
                 msg_info("timeout after DATA (%ld bytes) from %s",
                          state->data_bytes, state->namaddr);
+                stream_clear_flags(state->client);
                 smtpd_reply(state, "421 4.4.2 %s Error: timeout exceeded",
                             var_myhostname);
             } else {
@@ -336,15 +342,29 @@ int smtpd_cmd_data(SMTPD_STATE *state, char *args)
             goto out;
         }
         len = line->len;
-        crlf = len >= 2 && data[len - 1] == '\n' && data[len - 2] == '\r';
+        complete = data[len - 1] == '\n';
+        /*
+         * A piece of an over-long line may end in CR with its LF in the
+         * next piece: hold the CR back until we know.
+         */
+        if (pending_cr) {
+            pending_cr = 0;
+            if (len == 1 && complete) {
+                smtpd_data_add(state, "\n", 1);
+                prev_crlf = 1;
+                at_line_start = 1;
+                continue;
+            }
+            smtpd_data_add(state, "\r", 1);
+        }
+        crlf = complete && len >= 2 && data[len - 2] == '\r';
         if (at_line_start && data[0] == '.') {
             if (len == 3 && crlf && prev_crlf)
                 break;                  /* <CR><LF>.<CR><LF> */
             data++;                     /* dot-unstuffing */
             len--;
         }
-        at_line_start = line->data[line->len - 1] == '\n';
-        if (at_line_start) {
+        if (complete) {
             /* Store LF line ends: CRLF and a bare LF both become LF. */
             len -= crlf ? 2 : 1;
             smtpd_data_add(state, data, len);
@@ -352,9 +372,14 @@ int smtpd_cmd_data(SMTPD_STATE *state, char *args)
             prev_crlf = crlf;
         } else {
             /* A piece of a line longer than line_length_limit. */
+            if (len > 0 && data[len - 1] == '\r') {
+                pending_cr = 1;
+                len--;
+            }
             smtpd_data_add(state, data, len);
             prev_crlf = 0;
         }
+        at_line_start = complete;
     }
     rc = smtpd_data_done(state, "DATA");
 out:

@@ -34,9 +34,10 @@ void addr_canon(const char *addr, MATCH_LIST *local_domains, STRBUF *out)
         at = strrchr(out->data, '@');
     }
     if (at == NULL) {
+        /* user%remote gets @myorigin, and then the percent hack below. */
         strbuf_addch(out, '@');
         strbuf_cat(out, var_myorigin);
-        return;
+        at = strrchr(out->data, '@');
     }
     /* user%domain@ours: repeatedly, as user%a%b@ours names a route too. */
     while (var_allow_percent_hack && local_domains

@@ -673,6 +673,15 @@ int maildir_mbox_append(const char *path, const MAILDIR_MSG *msg,
                      "\"%s\"", path);
         goto done;
     }
+    if (msg->flags & MAILDIR_FLAG_MKDIR) {
+        const char *slash = strrchr(path, '/');
+
+        if (slash && slash > path) {
+            strbuf_setn(lock, path, (size_t) (slash - path));
+            if (maildir_mkdir_p(lock->data, msg, st) < 0)
+                goto done;
+        }
+    }
     if ((fd = maildir_mbox_open(path, msg, st)) < 0)
         goto done;
     strbuf_printf(lock, "%s.lock", path);

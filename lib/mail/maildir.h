@@ -37,7 +37,7 @@
  *   EACCES, EPERM, EROFS, lock timeout     4.2.0
  *   not a regular file, a symbolic link, more than one link, ENOTDIR,
  *   ELOOP, ENAMETOOLONG, EISDIR, an mbox whose directory is missing
- *                                          5.2.0 (a bad path: permanent)
+ *   (without MAILDIR_FLAG_MKDIR)           5.2.0 (a bad path: permanent)
  *   a content source error                 4.3.0
  *   anything else                          4.3.0
  */
@@ -81,6 +81,8 @@ typedef struct MAILDIR_MSG {
                                              * strict_mailbox_ownership) */
 #define MAILDIR_FLAG_CHOWN      (1 << 3)    /* as root: give created files
                                              * and directories to uid/gid */
+#define MAILDIR_FLAG_MKDIR      (1 << 4)    /* mbox: create missing parent
+                                             * directories (virtual users) */
 
 /* mbox locking: attempts, the wait between them, when a PATH.lock is stale. */
 #define MAILDIR_LOCK_ATTEMPTS   40

@@ -206,7 +206,7 @@ def start_smtpd(instance, extra_master="", **params):
     instance.write_main_cf(**merged)
     instance.start()
     port = instance.port("smtp")
-    wait_for(lambda: f"listening on 127.0.0.1:{port}" in instance.log(),
+    wait_for(lambda: f"listening on 127.0.0.1:{port}" in read_log(instance),
              what="smtpd listener")
     return port
 

@@ -4,7 +4,8 @@ parameters, BDAT/CHUNKING, size limits, SMTP smuggling, bulk load with
 smtp-source, and durability when cleanup dies or the disk fills up.
 
 Every check reads the queue file itself (queuefile.py), not smtpd's word.
-Tests whose docstring starts with "BUG:" fail because of a known defect.
+Tests marked "BUG" (in the docstring, or in a comment on a parameter)
+fail because of a known defect and are meant to fail until it is fixed.
 """
 import os
 import re
@@ -557,6 +558,37 @@ def test_smtp_source_1000_messages(instance):
     assert len(clients) == 1000
 
 
+# --- clients that go away --------------------------------------------------------
+
+def test_client_gone_mid_data(instance):
+    port = start_smtpd(instance)
+    with SMTPClient(port) as c:
+        c.ehlo()
+        c.cmd("MAIL FROM:<alice@example.org>")
+        c.cmd("RCPT TO:<bob@example.test>")
+        assert c.cmd("DATA").code == 354
+        c.send(b"Subject: never finished\r\n\r\n" + b"x" * 100 + b"\r\n")
+    wait_log(instance, r"lost connection after DATA \(\d+ bytes\) from "
+             r"localhost\[127\.0\.0\.1\]$")
+    smtpd_messages_settled(instance, 1)
+    assert incoming_names(instance) == []
+    wait_for(lambda: list_files(os.path.join(instance.queue_dir, "tmp")) == [],
+             what="tmp/ emptied")
+
+
+def test_client_gone_mid_bdat(instance):
+    port = start_smtpd(instance)
+    with SMTPClient(port) as c:
+        c.ehlo()
+        c.cmd("MAIL FROM:<alice@example.org>")
+        c.cmd("RCPT TO:<bob@example.test>")
+        c.send(b"BDAT 100000 LAST\r\nSubject: cut\r\n\r\nshort\r\n")
+    wait_log(instance, r"lost connection after BDAT \(\d+ bytes\) from "
+             r"localhost\[127\.0\.0\.1\]$")
+    smtpd_messages_settled(instance, 1)
+    assert incoming_names(instance) == []
+
+
 # --- durability -------------------------------------------------------------
 
 def comm(pid):
@@ -661,12 +693,10 @@ def test_disk_full(small_queue):
 
 
 def test_disk_full_warning_names_queue_id(small_queue):
-    """BUG: cleanup_finish() logs the write error with state->queue_id,
-    which points into the QFILE that qfile_commit() has just freed (a
-    use-after-free): the log shows "warning: UV\\xf3?RU: write queue file:
-    No space left on device" instead of the queue ID.  The same dangling
-    pointer is sent back to smtpd in the "end" reply on success and on
-    DISCARD."""
+    """cleanup names the message in its write-error warning.  (Found by
+    this test: cleanup_finish() used state->queue_id after qfile_commit()
+    had freed it, logging "warning: UV\\xf3?RU: write queue file: No space
+    left on device"; fixed in c60d68f.)"""
     instance = small_queue
     port = start_smtpd(instance)
     body = b"Subject: fill\r\n\r\n" + (b"f" * 998 + b"\r\n") * 100

@@ -5,7 +5,8 @@ reject_invalid_helo_hostname; and pflogsumm's view of a run.
 
 Outside clients: either mynetworks = 10.0.0.0/8 (so 127.0.0.1 is not
 trusted) or XCLIENT from 127.0.0.0/8 naming an outside address.
-Tests whose docstring starts with "BUG:" fail because of a known defect.
+Tests marked "BUG" (in the docstring, or in a comment on a parameter)
+fail because of a known defect and are meant to fail until it is fixed.
 """
 import os
 import re
@@ -66,6 +67,8 @@ RELAY_BATTERY = [
     f"user%remote.test@{LOCAL}",
     f"user%remote.test@{HOSTNAME}",
     f"user%remote.test%{LOCAL}@{LOCAL}",
+    # BUG: accepted and queued as user%remote.test@mx.example.test, which
+    # qmgr's resolve (addr_canon's percent hack) routes to remote.test.
     "user%remote.test",
     f"remote.test!user@{LOCAL}",
     f"remote.test!user%{LOCAL}@{LOCAL}",
@@ -119,6 +122,41 @@ def test_no_open_relay(relay_server, rcpt):
         assert delivered_locally(addr), (
             f"RCPT TO:<{rcpt}> accepted from an outside client and queued "
             f"for {addr!r}")
+
+
+def test_outside_mail_not_routed_to_a_remote_transport(instance):
+    """End to end: whatever an outside client got accepted, qmgr routes to
+    a local transport, never to default_transport (smtp).  master.cf has
+    no transports, so qmgr logs which one it tried to reach.
+
+    BUG (open relay): RCPT TO:<user%remote.test> from an outside client is
+    accepted -- addr_canon() appends @$myorigin and returns before its
+    percent-hack loop, so smtpd sees a local domain -- and queued as
+    user%remote.test@mx.example.test; qmgr's resolve_addr() runs
+    addr_canon() on that, gets user@remote.test and tries private/smtp.
+    Postfix 3.7 answers 454 4.7.1 <user%remote.test>: Relay access denied
+    (and Postern itself refuses user%remote.test@mx.example.test)."""
+    bin_path("qmgr")
+    port = start_smtpd(instance, extra_master="qmgr unix n - n 300 1 qmgr\n",
+                       **outside(instance, smtpd_hard_error_limit="1000"))
+    accepted = []
+    with SMTPClient(port) as c:
+        c.ehlo("outside.example")
+        for rcpt in RELAY_BATTERY:
+            assert c.cmd("MAIL FROM:<alice@example.org>").code == 250
+            if c.cmd(f"RCPT TO:<{rcpt}>").code == 250:
+                queue_id_of(c.data(MESSAGE))
+                accepted.append(rcpt)
+            else:
+                assert c.cmd("RSET").code == 250
+    assert accepted, "the battery had no local cases"
+    wait_for(lambda: len(re.findall(r"postern/qmgr\[\d+\]: \S+: to=<",
+                                    read_log(instance))) >= len(accepted),
+             what="qmgr's delivery attempts")
+    tried = set(re.findall(r"postern/qmgr\[\d+\]: warning: connect to "
+                           r"transport private/(\S+):", read_log(instance)))
+    assert "smtp" not in tried, (
+        f"qmgr tried the smtp transport; accepted from outside: {accepted}")
 
 
 def test_relay_denied_reply_and_log(instance):
@@ -560,6 +598,28 @@ def test_access_with_delay_reject_off(instance):
             "554 5.7.1 <rej@example.org>: Sender address rejected: " \
             "Access denied"
         assert c.cmd("MAIL FROM:<ok@example.org>").line == "250 2.1.0 Ok"
+
+
+def test_client_reject_with_delay_reject_off(instance):
+    """Postfix greets a client its client restrictions reject (with
+    smtpd_delay_reject=no) and then refuses every command but QUIT, NOOP
+    and RSET."""
+    port = start_smtpd(instance, smtpd_delay_reject="no",
+                       smtpd_client_restrictions="check_client_access "
+                       "inline:{ 127.0.0.1=REJECT }")
+    refusal = ("554 5.7.1 <localhost[127.0.0.1]>: Client host rejected: "
+               "Access denied")
+    with SMTPClient(port) as c:
+        assert c.greeting.code == 220
+        assert c.cmd("EHLO client.example.org").line == refusal
+        assert c.cmd("MAIL FROM:<alice@example.org>").line == refusal
+        assert c.cmd("RCPT TO:<bob@example.test>").line == refusal
+        assert c.cmd("DATA").line == refusal
+        assert c.cmd("NOOP").code == 250
+        assert c.cmd("QUIT").code == 221
+    assert incoming_names(instance) == []
+    wait_log(instance, re.escape(
+        f"NOQUEUE: reject: CONNECT from localhost[127.0.0.1]: {refusal};"))
 
 
 # --- reject_non_fqdn_*, reject_invalid_helo_hostname -----------------------------

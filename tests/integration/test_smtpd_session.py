@@ -2,9 +2,8 @@
 enhanced status codes, command pipelining, error and resource limits,
 timeouts, and the session log lines (postfix-compat.md sections 7, 8).
 
-Tests marked "BUG:" in their docstring fail because of a known defect in
-smtpd (see the report in the docstring); they are meant to fail until it
-is fixed.
+Tests marked "BUG" (in the docstring, or in a comment on a parameter)
+fail because of a known defect and are meant to fail until it is fixed.
 """
 import re
 import smtplib

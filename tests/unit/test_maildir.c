@@ -656,6 +656,11 @@ static void test_mbox_bad_files(void **state)
     assert_string_equal(st->dsn, "5.2.0");
     assert_int_equal(maildir_mbox_append(missing, &msg, st), MAILDIR_PERM);
     assert_string_equal(st->dsn, "5.2.0");
+    /* Virtual mbox users: the directories are made. */
+    msg.flags = MAILDIR_FLAG_MKDIR;
+    assert_int_equal(maildir_mbox_append(missing, &msg, st), MAILDIR_OK);
+    assert_int_equal(file_mode(tmp_path("no/such")), 0700);
+    msg.flags = 0;
     assert_int_equal(maildir_mbox_append("", &msg, st), MAILDIR_PERM);
     assert_int_equal(unlink(hard), 0);
     assert_int_equal(maildir_mbox_append(target, &msg, st), MAILDIR_OK);
