@@ -31,13 +31,15 @@
  *     characters, nor a client name, address, HELO name or DSN value
  *     with a line break (they end up in headers and log lines).
  * Nothing may crash, leak or hang.  While a session runs, the working
- * directory is an empty temporary directory (removed at exit), so nothing
+ * directory is an empty temporary directory, /tmp/fuzz-smtpd.PID.XXXXXX
+ * (removed at exit, or by the next run after a crash), so nothing
  * outside it is touched; libFuzzer's own paths stay relative to where it
  * was started (a relative or missing -artifact_prefix is made absolute).
  *
  * FUZZ_SMTPD_TRACE=1 in the environment prints smtpd's log and replies
  * to stderr (to see what a seed or a crash input does).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -113,17 +115,57 @@ static void fuzz_write_file(const char *name, const char *text)
         fuzz_fail("write", name);
 }
 
+/* Remove a directory made by LLVMFuzzerInitialize: only what it made. */
+static void fuzz_remove_files(const char *dir)
+{
+    static const char *const files[] = {
+        "public/cleanup", "rcpt_access.pcre", "helo_access.pcre",
+    };
+    STRBUF *path = strbuf_alloc(128);
+
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        strbuf_printf(path, "%s/%s", dir, files[i]);
+        (void) unlink(path->data);
+    }
+    strbuf_printf(path, "%s/public", dir);
+    (void) rmdir(path->data);
+    (void) rmdir(dir);
+    strbuf_free(&path);
+}
+
 static void fuzz_remove_dir(void)
 {
-    if (fuzz_dir[0] == 0 || chdir(fuzz_dir) < 0)
+    if (fuzz_dir[0])
+        fuzz_remove_files(fuzz_dir);
+}
+
+/*
+ * A crash ends the process without atexit(): the directory of a fuzzer
+ * that is gone (its pid is in the name) is removed by the next one.
+ */
+static void fuzz_remove_stale_dirs(void)
+{
+    DIR *dp = opendir("/tmp");
+    struct dirent *de;
+    STRBUF *path = strbuf_alloc(64);
+
+    if (dp == NULL)
         return;
-    /* Only what LLVMFuzzerInitialize created. */
-    (void) unlink("public/cleanup");
-    (void) rmdir("public");
-    (void) unlink("rcpt_access.pcre");
-    (void) unlink("helo_access.pcre");
-    if (chdir("/") == 0)
-        (void) rmdir(fuzz_dir);
+    while ((de = readdir(dp)) != NULL) {
+        long pid;
+        char *end;
+
+        if (strncmp(de->d_name, "fuzz-smtpd.", 11) != 0)
+            continue;
+        pid = strtol(de->d_name + 11, &end, 10);
+        if (end == de->d_name + 11 || *end != '.' || pid <= 0
+            || kill((pid_t) pid, 0) == 0 || errno != ESRCH)
+            continue;
+        strbuf_printf(path, "/tmp/%s", de->d_name);
+        fuzz_remove_files(path->data);
+    }
+    closedir(dp);
+    strbuf_free(&path);
 }
 
 /*
@@ -246,7 +288,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     fuzz_fix_artifact_args(argc, argv);
     if ((fuzz_home_fd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
         fuzz_fail("open .", strerror(errno));
-    snprintf(fuzz_dir, sizeof(fuzz_dir), "/tmp/fuzz-smtpd.XXXXXX");
+    fuzz_remove_stale_dirs();
+    snprintf(fuzz_dir, sizeof(fuzz_dir), "/tmp/fuzz-smtpd.%ld.XXXXXX",
+             (long) getpid());
     if (mkdtemp(fuzz_dir) == NULL || chdir(fuzz_dir) < 0)
         fuzz_fail("temporary directory", strerror(errno));
     atexit(fuzz_remove_dir);

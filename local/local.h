@@ -27,7 +27,6 @@
 #define LOCAL_EXPAND_DEPTH      100     /* nested aliases and includes */
 #define LOCAL_INCLUDE_MAX       (4 * 1024 * 1024)   /* bytes per file */
 #define LOCAL_OUTPUT_MAX        1024    /* command output in reasons */
-#define LOCAL_CLEANUP_ORIGIN    "local" /* cleanup adds no headers */
 
 /* Tables and lists, opened once (pre_init, as root). */
 typedef struct LOCAL_TABLES {

@@ -37,32 +37,13 @@
 #include "util/strnum.h"
 #include "util/xmalloc.h"
 
-#define LOCAL_COMMAND_TIME_LIMIT    "1000s"
 #define LOCAL_ENV_FILTER    "1234567890!@%-_=+:,./abcdefghijklmnopqrstuvwxyz" \
                             "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
-/* command_time_limit (seconds, with an optional s/m/h/d unit). */
+/* command_time_limit, in seconds. */
 static int local_time_limit(void)
 {
-    const char *value = param_dynamic("command_time_limit",
-                                      LOCAL_COMMAND_TIME_LIMIT);
-    size_t n = strspn(value, "0123456789");
-    unsigned long num;
-    long mult = 1;
-
-    if (n > 0 && value[n] && !value[n + 1]) {
-        mult = value[n] == 'm' ? 60 : value[n] == 'h' ? 3600
-            : value[n] == 'd' ? 86400 : value[n] == 's' ? 1 : 0;
-    } else if (value[n]) {
-        mult = 0;
-    }
-    if (mult == 0 || str_to_ulong_n(value, n, 86400 * 30, &num) < 0
-        || num == 0) {
-        msg_warn("bad command_time_limit \"%s\" -- using %s", value,
-                 LOCAL_COMMAND_TIME_LIMIT);
-        return 1000;
-    }
-    return (int) (num * (unsigned long) mult);
+    return var_command_time_limit;
 }
 
 /* --- the environment -------------------------------------------------- */

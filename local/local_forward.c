@@ -107,7 +107,7 @@ static int local_forward_send(LOCAL_RCPT *lrc, STRBUF *queue_id,
     fw.s = stream_open(fd, var_ipc_timeout, 4096);
     fw.m = ipc_msg_alloc();
     ipc_put_str(fw.m, "req", "open");
-    ipc_put_str(fw.m, "origin", LOCAL_CLEANUP_ORIGIN);
+    ipc_put_str(fw.m, "origin", CLEANUP_ORIGIN_LOCAL);
     ipc_put_str(fw.m, "sender", req->sender);
     if (req->dsn_envid)
         ipc_put_str(fw.m, "dsn_envid", req->dsn_envid);

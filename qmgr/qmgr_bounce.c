@@ -153,7 +153,7 @@ static int bounce_submit(QMGR_MESSAGE *msg, DSN_LOG_ENTRY **sel, size_t n,
         goto done;
     out.cleanup = stream_open(fd, var_ipc_timeout, 4096);
     ipc_put_str(m, "req", "open");
-    ipc_put_str(m, "origin", "bounce");
+    ipc_put_str(m, "origin", CLEANUP_ORIGIN_BOUNCE);
     ipc_put_str(m, "sender", from);
     if (ipc_write(out.cleanup, m) < 0
         || ipc_read(out.cleanup, m, CLEANUP_RECORD_MAX, err) <= 0

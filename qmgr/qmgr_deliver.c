@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "mail/deliver_proto.h"
+#include "mail/deliver_req.h"
 #include "mail/ipc.h"
 #include "mail/params.h"
 #include "qmgr.h"
@@ -158,36 +159,27 @@ static int qmgr_conn_reply(QMGR_CONN *c, IPC_MSG *m, STRBUF *err)
 {
     QMGR_JOB *job = c->job;
     size_t idx = job->rcpts[c->replies];
-    const char *dsn = NULL;
-    const char *reason = NULL;
-    const char *relay = NULL;
-    long offset = -1;
-    long status = -1;
-    IPC_SPEC spec[] = {
-        {"offset", IPC_LONG, 1, &offset}, {"status", IPC_LONG, 1, &status},
-        {"dsn", IPC_STR, 1, &dsn}, {"reason", IPC_STR, 1, &reason},
-        {"relay", IPC_STR, 0, &relay},
-        IPC_SPEC_END,
-    };
+    DELIVER_REPLY *reply = deliver_reply_alloc();
+    const char *relay;
+    int rc = 0;
 
-    if (ipc_scan(m, spec, err) < 0)
-        return -1;
-    if (offset != (long) job->message->env->rcpts[idx].offset) {
-        strbuf_set(err, "reply for the wrong recipient");
-        return -1;
+    if (deliver_reply_scan(m, (long) job->message->env->rcpts[idx].offset,
+                           reply, err) < 0) {
+        rc = -1;
+    } else {
+        relay = reply->relay->len ? reply->relay->data : NULL;
+        if (reply->status == 0)
+            qmgr_rcpt_done(job->message, idx);
+        else if (reply->status < 500)
+            qmgr_rcpt_defer(job->message, idx, reply->dsn,
+                            reply->reason->data, relay);
+        else
+            qmgr_rcpt_bounce(job->message, idx, reply->dsn,
+                             reply->reason->data, relay);
+        c->replies++;
     }
-    if (status == 0)
-        qmgr_rcpt_done(job->message, idx);
-    else if (status >= 400 && status < 500)
-        qmgr_rcpt_defer(job->message, idx, dsn, reason, relay);
-    else if (status >= 500 && status < 600)
-        qmgr_rcpt_bounce(job->message, idx, dsn, reason, relay);
-    else {
-        strbuf_set(err, "bad status");
-        return -1;
-    }
-    c->replies++;
-    return 0;
+    deliver_reply_free(&reply);
+    return rc;
 }
 
 static void qmgr_conn_broken(QMGR_CONN *c, const char *why)
@@ -284,57 +276,42 @@ static int qmgr_connect(const char *transport)
     return fd;
 }
 
-static void qmgr_fmt_time(STRBUF *buf, long sec, long usec)
-{
-    strbuf_printf(buf, "%ld.%06ld", sec, usec);
-}
-
-/* The request: one header record, one record per recipient. */
+/* The request for a job, through the agents' own module. */
 static int qmgr_send_request(int fd, QMGR_JOB *job)
 {
     QMGR_MESSAGE *msg = job->message;
+    DELIVER_REQUEST *req = deliver_req_alloc();
     STREAM *s = stream_open(fd, 10, 4096);
-    STRBUF *tmp = strbuf_alloc(32);
-    IPC_MSG *m = ipc_msg_alloc();
-    const char *attrs[] = {"dsn_envid", "dsn_ret", "smtputf8", "client_name",
-                           "client_address", NULL};
-    int rc = 0;
+    const char *v;
+    int rc;
 
-    ipc_put_str(m, "req", "deliver");
-    ipc_put_str(m, "queue_id", msg->id);
-    ipc_put_str(m, "queue_name", "active");
-    ipc_put_str(m, "sender", msg->env->sender);
-    ipc_put_str(m, "nexthop", job->dest->name);
-    qmgr_fmt_time(tmp, msg->env->arrival_sec, msg->env->arrival_usec);
-    ipc_put_str(m, "arrival", tmp->data);
-    qmgr_fmt_time(tmp, msg->active_sec, msg->active_usec);
-    ipc_put_str(m, "active", tmp->data);
-    for (int i = 0; attrs[i]; i++) {
-        const char *v = qenv_attr(msg->env, attrs[i]);
-
-        if (v)
-            ipc_put_str(m, attrs[i], v);
-    }
-    ipc_put_long(m, "rcpt_count", (long) job->nrcpt);
-    if (ipc_write(s, m) < 0)
-        rc = -1;
-    for (size_t i = 0; rc == 0 && i < job->nrcpt; i++) {
+    req->queue_name = xstrdup("active");
+    req->queue_id = xstrdup(msg->id);
+    req->sender = xstrdup(msg->env->sender);
+    req->nexthop = xstrdup(job->dest->name);
+    req->arrival.tv_sec = msg->env->arrival_sec;
+    req->arrival.tv_usec = msg->env->arrival_usec;
+    req->active.tv_sec = msg->active_sec;
+    req->active.tv_usec = msg->active_usec;
+    if ((v = qenv_attr(msg->env, "dsn_envid")) != NULL)
+        req->dsn_envid = xstrdup(v);
+    if ((v = qenv_attr(msg->env, "dsn_ret")) != NULL
+        && (strcmp(v, "full") == 0 || strcmp(v, "hdrs") == 0))
+        req->dsn_ret = xstrdup(v);
+    req->smtputf8 = (v = qenv_attr(msg->env, "smtputf8")) != NULL
+        && strcmp(v, "1") == 0;
+    if ((v = qenv_attr(msg->env, "client_name")) != NULL)
+        req->client_name = xstrdup(v);
+    if ((v = qenv_attr(msg->env, "client_address")) != NULL)
+        req->client_address = xstrdup(v);
+    for (size_t i = 0; i < job->nrcpt; i++) {
         QENV_RCPT *r = &msg->env->rcpts[job->rcpts[i]];
 
-        ipc_msg_reset(m);
-        ipc_put_str(m, "rcpt", r->address);
-        ipc_put_long(m, "offset", (long) r->offset);
-        if (r->orig)
-            ipc_put_str(m, "orig", r->orig);
-        if (r->orcpt)
-            ipc_put_str(m, "orcpt", r->orcpt);
-        if (r->notify)
-            ipc_put_long(m, "notify", r->notify);
-        if (ipc_write(s, m) < 0)
-            rc = -1;
+        deliver_req_add_rcpt(req, r->address, (long) r->offset, r->orig,
+                             r->orcpt, r->notify);
     }
-    ipc_msg_free(&m);
-    strbuf_free(&tmp);
+    rc = deliver_req_write(s, req);
+    deliver_req_free(&req);
     stream_free(&s);
     return rc;
 }

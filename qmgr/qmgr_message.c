@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mail/deliver_req.h"
 #include "mail/dsn_log.h"
 #include "mail/params.h"
 #include "mail/resolve.h"
@@ -28,21 +29,6 @@ static void qmgr_path(STRBUF *buf, const char *dir, const char *id)
     strbuf_printf(buf, "%s/%s", dir, id);
 }
 
-/* Postfix's delay format: under 1 s two significant digits, else whole. */
-static void qmgr_fmt_delay(STRBUF *out, double secs)
-{
-    if (secs < 0)
-        secs = 0;
-    if (secs >= 1 || secs == 0)
-        strbuf_printf_append(out, "%.0f", secs);
-    else if (secs >= 0.1)
-        strbuf_printf_append(out, "%.1f", secs);
-    else if (secs >= 0.01)
-        strbuf_printf_append(out, "%.2f", secs);
-    else
-        strbuf_printf_append(out, "%.2g", secs < 0.001 ? 0.0 : secs);
-}
-
 void qmgr_log_delivery(QMGR_MESSAGE *msg, size_t idx, const char *relay,
                        const char *dsn, const char *status,
                        const char *reason)
@@ -50,23 +36,24 @@ void qmgr_log_delivery(QMGR_MESSAGE *msg, size_t idx, const char *relay,
     QENV_RCPT *r = &msg->env->rcpts[idx];
     STRBUF *line = strbuf_alloc(256);
     struct timeval now;
-    double a;
-    double b;
+    long a_usec;
+    long b_usec;
 
     gettimeofday(&now, NULL);
-    a = (msg->active_sec - msg->env->arrival_sec)
-        + (msg->active_usec - msg->env->arrival_usec) / 1e6;
-    b = (now.tv_sec - msg->active_sec)
-        + (now.tv_usec - msg->active_usec) / 1e6;
+    a_usec = (msg->active_sec - msg->env->arrival_sec) * 1000000L
+        + (msg->active_usec - msg->env->arrival_usec);
+    b_usec = (now.tv_sec - msg->active_sec) * 1000000L
+        + (now.tv_usec - msg->active_usec);
     strbuf_printf(line, "%s: to=<%s>, ", msg->id, r->address);
     if (r->orig && strcasecmp(r->orig, r->address) != 0)
         strbuf_printf_append(line, "orig_to=<%s>, ", r->orig);
     strbuf_printf_append(line, "relay=%s, delay=", relay);
-    qmgr_fmt_delay(line, a + b);
+    deliver_format_delay(line, (a_usec + b_usec) / 1000000L,
+                         (a_usec + b_usec) % 1000000L);
     strbuf_cat(line, ", delays=");
-    qmgr_fmt_delay(line, a);
+    deliver_format_delay(line, a_usec / 1000000L, a_usec % 1000000L);
     strbuf_addch(line, '/');
-    qmgr_fmt_delay(line, b);
+    deliver_format_delay(line, b_usec / 1000000L, b_usec % 1000000L);
     strbuf_printf_append(line, "/0/0, dsn=%s, status=%s (%s)", dsn, status,
                          reason);
     msg_info("%s", line->data);

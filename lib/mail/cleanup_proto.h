@@ -34,5 +34,7 @@
 /* Origins: decide which headers cleanup adds. */
 #define CLEANUP_ORIGIN_SMTPD    "smtpd"
 #define CLEANUP_ORIGIN_PICKUP   "pickup"
+#define CLEANUP_ORIGIN_LOCAL    "local"     /* alias forwarding */
+#define CLEANUP_ORIGIN_BOUNCE   "bounce"    /* qmgr's notices */
 
 #endif

@@ -438,10 +438,9 @@ int deliver_reply_write(STREAM *s, long offset, int status, const char *dsn,
     return rc;
 }
 
-int deliver_reply_read(STREAM *s, long expect_offset, DELIVER_REPLY *reply,
-                       STRBUF *err)
+int deliver_reply_scan(const IPC_MSG *m, long expect_offset,
+                       DELIVER_REPLY *reply, STRBUF *err)
 {
-    IPC_MSG *m = ipc_msg_alloc();
     const char *dsn = NULL, *reason = NULL, *relay = NULL;
     long offset = 0;
     long status = -1;
@@ -451,33 +450,38 @@ int deliver_reply_read(STREAM *s, long expect_offset, DELIVER_REPLY *reply,
         {"relay", IPC_STR, 0, &relay},
         IPC_SPEC_END,
     };
-    int rc;
 
-    if ((rc = ipc_read(s, m, DELIVER_RECORD_MAX, err)) <= 0)
-        goto done;
-    rc = -1;
     if (ipc_scan(m, spec, err) < 0)
-        goto done;
+        return -1;
     if (offset != expect_offset) {
         strbuf_printf(err, "reply for offset %ld, expected %ld", offset,
                       expect_offset);
-        goto done;
+        return -1;
     }
     if (!deliver_status_ok(status, dsn)) {
         strbuf_printf(err, "bad status %ld with dsn \"%.20s\"", status, dsn);
-        goto done;
+        return -1;
     }
     if (!deliver_text_ok(reason) || (relay && !deliver_text_ok(relay))) {
         strbuf_set(err, "control character in reply text");
-        goto done;
+        return -1;
     }
     reply->offset = offset;
     reply->status = (int) status;
     snprintf(reply->dsn, sizeof(reply->dsn), "%s", dsn);
     strbuf_set(reply->reason, reason);
     strbuf_set(reply->relay, relay ? relay : "");
-    rc = 1;
-done:
+    return 0;
+}
+
+int deliver_reply_read(STREAM *s, long expect_offset, DELIVER_REPLY *reply,
+                       STRBUF *err)
+{
+    IPC_MSG *m = ipc_msg_alloc();
+    int rc;
+
+    if ((rc = ipc_read(s, m, DELIVER_RECORD_MAX, err)) > 0)
+        rc = deliver_reply_scan(m, expect_offset, reply, err) < 0 ? -1 : 1;
     ipc_msg_free(&m);
     return rc;
 }

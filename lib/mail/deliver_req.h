@@ -24,6 +24,7 @@
 #include <sys/time.h>
 
 #include "mail/deliver_proto.h"
+#include "mail/ipc.h"
 #include "util/strbuf.h"
 #include "util/stream.h"
 
@@ -108,6 +109,13 @@ int     deliver_reply_write(STREAM *s, long offset, int status,
  * malformed or is for another recipient.
  */
 int     deliver_reply_read(STREAM *s, long expect_offset,
+                           DELIVER_REPLY *reply, STRBUF *err);
+
+/*
+ * The same checks on a record already read (qmgr's event loop decodes
+ * records itself with ipc_decode()): 0, or -1 with err.
+ */
+int     deliver_reply_scan(const IPC_MSG *m, long expect_offset,
                            DELIVER_REPLY *reply, STRBUF *err);
 
 /* Is dsn a well-formed enhanced status code "C.S.D" (C = 2, 4 or 5)? */

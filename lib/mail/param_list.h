@@ -53,6 +53,8 @@ P_STR(canonical_maps, "",
       "Tables that rewrite sender and recipient addresses in cleanup.")
 P_STR(command_directory, DEF_COMMAND_DIR,
       "Where the postern(1), sendmail(1) and mailq(1) commands are installed.")
+P_TIME(command_time_limit, "1000s", 's', 1, 86400,
+       "How long a |command delivery may run before it is killed.")
 P_STR(compatibility_level, "3.6",
       "Which defaults apply where Postfix changed them over time. Postern "
       "starts at 3.6: host-only mynetworks_style and an empty relay_domains. "

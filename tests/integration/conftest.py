@@ -247,6 +247,13 @@ class Instance:
             "anvil unix - - n - 1 anvil\n"
             "showq unix n - n - - showq\n" + extra)
 
+    def all_services(self, extra=""):
+        """mail_services() plus qmgr and the local/virtual delivery agents:
+        a whole mail system."""
+        return self.mail_services("qmgr unix n - n 300 1 qmgr\n"
+                                  "local unix - n n - - local\n"
+                                  "virtual unix - n n - - local\n" + extra)
+
     def master_pid(self):
         """The running master's pid from its pid file, or None."""
         try:

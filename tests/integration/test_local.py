@@ -13,15 +13,18 @@ read-only Maildir (deferred, tmp/ left empty), aliases to remote addresses
 enhanced status codes in the output, the time limit), /files, :include:,
 nested aliases and loops, allow_mail_to_* restrictions, system users with
 home_mailbox = Maildir/ and mbox in mail_spool_directory (root only: a
-throwaway account), malformed requests, and the log line format that
-pflogsumm reads.
+throwaway account; also a Debian-style root:mail 2775 spool), several
+recipients in one request, soft_bounce, malformed requests, the log line
+format that pflogsumm reads, and, once qmgr is built, one message from
+smtpd through cleanup and qmgr into local and virtual.
 """
+import grp
 import itertools
 import mailbox
 import os
 import pwd
 import re
-import shutil
+import smtplib
 import socket
 import stat
 import struct
@@ -30,7 +33,7 @@ import time
 
 import pytest
 
-from conftest import wait_for
+from conftest import BUILD, wait_for
 from queuefile import QueueFile
 
 IS_ROOT = os.geteuid() == 0
@@ -279,7 +282,7 @@ MASTER_CF = ("cleanup unix n - n - 0 cleanup\n"
              "virtual unix - n n - - local\n")
 
 
-def start_agent(inst, aliases="", **params):
+def start_agent(inst, aliases="", master_extra="", **params):
     """Virtual domain virt.test (bob: Maildir, carol: mbox), aliases, a
     spool directory, an output directory everybody may write."""
     vbase = inst.path("vmail")
@@ -308,7 +311,7 @@ def start_agent(inst, aliases="", **params):
         home_mailbox="")
     settings.update(params)
     inst.write_main_cf(**settings)
-    inst.write_master_cf(MASTER_CF)
+    inst.write_master_cf(MASTER_CF + master_extra)
     inst.start()
     wait_for(lambda: os.path.exists(os.path.join(inst.queue_dir, "private",
                                                  "local")), what="socket")
@@ -744,6 +747,18 @@ def test_system_user_spool_mbox(instance, system_user):
     mbox = mailbox.mbox(path, create=False)
     assert [msg["Subject"] for msg in mbox] == ["hello"]
 
+    # Debian's spool: root:mail 2775.  The delivery gets group mail.
+    os.unlink(path)
+    spool = instance.path("spool")
+    os.chown(spool, 0, grp.getgrnam("mail").gr_gid)
+    os.chmod(spool, 0o2775)
+    qid, reply = deliver_one(instance, f"{user}@{HOST}")
+    assert reply["status"] == "0", reply
+    st = os.stat(path)
+    assert (st.st_uid, st.st_gid) == (system_user.pw_uid,
+                                      grp.getgrnam("mail").gr_gid)
+    assert not os.path.exists(path + ".lock")
+
 
 def test_alias_table_owner_runs_commands(instance, system_user):
     out = instance.path("out")
@@ -801,3 +816,31 @@ def test_pflogsumm_counts_deliveries(instance):
     assert res.returncode == 0, res.stderr
     assert re.search(r"^\s*2\s+delivered", res.stdout, re.M), res.stdout
     assert re.search(r"^\s*1\s+bounced", res.stdout, re.M), res.stdout
+
+
+def test_end_to_end_through_qmgr(instance):
+    """smtpd -> cleanup -> qmgr -> local/virtual, now that qmgr exists."""
+    if not os.path.exists(os.path.join(BUILD, "libexec", "qmgr")):
+        pytest.skip("qmgr is not built")
+    start_agent(instance, aliases=f"fwd bob@{VDOMAIN}\n",
+                mynetworks="127.0.0.0/8",
+                master_extra=f"127.0.0.1:{instance.port('smtp')} inet n - n - "
+                "- smtpd\nqmgr unix n - n 300 1 qmgr\n")
+    with smtplib.SMTP("127.0.0.1", instance.port("smtp"), timeout=10) as s:
+        s.sendmail(SENDER, [f"bob@{VDOMAIN}", f"fwd@{HOST}"],
+                   b"Subject: e2e\r\n\r\nhello\r\nFrom here\r\n")
+    mdir = instance.path("vmail", VDOMAIN, "bob")
+    wait_for(lambda: len(maildir_files(mdir)) == 2, timeout=20,
+             what="two deliveries")
+    contents = sorted(read(f) for f in maildir_files(mdir))
+    for data in contents:
+        assert data.startswith(b"Return-Path: <alice@example.org>\n")
+        assert data.endswith(b"\n\nhello\nFrom here\n")
+    assert sum(b"\nDelivered-To: fwd@" + HOST.encode() + b"\n" in d
+               for d in contents) == 1
+    wait_for(lambda: instance.log().count(": removed") == 2, timeout=20,
+             what="queue files removed")
+    texts = sorted(m["text"].split(" ")[0] + " " + m["prog"]
+                   for m in delivery_lines(instance))
+    assert texts == ["delivered virtual", "delivered virtual",
+                     "forwarded local"]

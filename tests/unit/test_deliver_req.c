@@ -476,6 +476,15 @@ static void test_reply_strict(void **state)
                      err->data);
         pair_close(&p);
     }
+    /* A record decoded elsewhere (qmgr's event loop). */
+    ipc_msg_reset(m);
+    put_pairs(m, (const char *[]) {"offset=9", "status=452", "dsn=4.2.2",
+              "reason=full", "relay=virtual", NULL}, 6);
+    assert_int_equal(deliver_reply_scan(m, 9, reply, err), 0);
+    assert_int_equal(reply->status, 452);
+    assert_string_equal(reply->relay->data, "virtual");
+    assert_int_equal(deliver_reply_scan(m, 10, reply, err), -1);
+
     assert_true(deliver_dsn_valid("2.0.0"));
     assert_true(deliver_dsn_valid("5.123.456"));
     assert_false(deliver_dsn_valid("3.0.0"));
