@@ -2,6 +2,7 @@
  * postern map - build and query lookup tables (postmap(1)).
  *
  *   postern map [-f] [type:]file ...        build file.lmdb from file
+ *   postern map -a [type:]file ...           the same from aliases(5) syntax
  *   postern map [-f] -q key table ...       print the first value found
  *   postern map [-f] -q - table ...         keys from stdin, "key<TAB>value"
  *   postern map -s table ...                list every entry
@@ -29,7 +30,7 @@
 static void map_usage(void)
 {
     fprintf(stderr,
-            "usage: postern map [-f] [type:]file ...\n"
+            "usage: postern map [-a] [-f] [type:]file ...\n"
             "       postern map [-f] -q key|- table ...\n"
             "       postern map -s table ...\n");
     exit(2);
@@ -173,8 +174,11 @@ int postern_map_main(int argc, char **argv, const char *config_dir)
     int ch;
     int status;
 
-    while ((ch = getopt(argc, argv, "c:fq:sv")) != -1) {
+    while ((ch = getopt(argc, argv, "ac:fq:sv")) != -1) {
         switch (ch) {
+        case 'a':
+            flags |= DICT_FLAG_ALIASES;
+            break;
         case 'c':
             config_dir = optarg;
             break;

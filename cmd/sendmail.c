@@ -31,7 +31,9 @@
 #include "util/msg.h"
 #include "util/xmalloc.h"
 
-typedef enum { SM_ENQUEUE, SM_MAILQ, SM_SMTP, SM_FLUSH, SM_NOOP } SM_MODE;
+typedef enum {
+    SM_ENQUEUE, SM_MAILQ, SM_SMTP, SM_FLUSH, SM_NOOP, SM_NEWALIASES,
+} SM_MODE;
 
 typedef struct SM_OPTS {
     SM_MODE mode;
@@ -100,6 +102,8 @@ static void sm_option_b(SM_OPTS *o, const char *arg)
         o->mode = SM_MAILQ;
     else if (strcmp(arg, "s") == 0)
         o->mode = SM_SMTP;
+    else if (strcmp(arg, "i") == 0)
+        o->mode = SM_NEWALIASES;
     else
         msg_fatal_status(EX_USAGE, "unsupported: -b%s", arg);
 }
@@ -395,6 +399,8 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     if (plen >= 5 && strcmp(prog + plen - 5, "mailq") == 0)
         o.mode = SM_MAILQ;
+    else if (plen >= 10 && strcmp(prog + plen - 10, "newaliases") == 0)
+        o.mode = SM_NEWALIASES;
     sm_parse_args(&o, argc, argv, prog);
     config_dir = params_config_dir(o.config_dir);
     if (params_load_r(config_dir, NULL, 0, err) < 0)
@@ -419,6 +425,25 @@ int main(int argc, char **argv)
         sm_exec(var_daemon_directory, "postdrop", NULL, config_dir, "-q",
                 NULL, 0);
         break;
+    case SM_NEWALIASES:                 /* postern map -a $alias_database */
+        {
+            ARGV *args = argv_alloc(8);
+            ARGV *tables = argv_split(var_alias_database, ", \t\r\n");
+            STRBUF *path = strbuf_alloc(256);
+
+            strbuf_printf(path, "%s/postern", var_command_directory);
+            argv_add(args, path->data);
+            argv_add(args, "-c");
+            argv_add(args, config_dir);
+            argv_add(args, "map");
+            argv_add(args, "-a");
+            for (size_t i = 0; i < tables->argc; i++)
+                argv_add(args, tables->argv[i]);
+            if (tables->argc == 0)
+                return 0;
+            execv(args->argv[0], args->argv);
+            msg_fatal_status(EX_UNAVAILABLE, "execute %s: %m", args->argv[0]);
+        }
     case SM_NOOP:
         break;
     }

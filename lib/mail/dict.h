@@ -28,6 +28,7 @@
 #define DICT_FLAG_FIXED     (1 << 1)    /* set by the type: exact keys */
 #define DICT_FLAG_PATTERN   (1 << 2)    /* set by the type: regular expressions */
 #define DICT_FLAG_SURROGATE (1 << 3)    /* set for a table that failed to open */
+#define DICT_FLAG_ALIASES   (1 << 4)    /* building: aliases(5) source syntax */
 
 #define DICT_FLAG_DEFAULT   DICT_FLAG_FOLD_FIX
 

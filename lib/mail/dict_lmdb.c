@@ -595,7 +595,10 @@ int dict_lmdb_build(const char *source_path, const char *db_path, int flags,
     }
     b.db_path = db_path;
     status = dict_source_parse_file(source_path,
-                                    (flags & DICT_FLAG_FOLD_FIX) != 0,
+                                    ((flags & DICT_FLAG_FOLD_FIX)
+                                     ? DICT_SOURCE_FOLD : 0)
+                                    | ((flags & DICT_FLAG_ALIASES)
+                                       ? DICT_SOURCE_ALIASES : 0),
                                     dict_lmdb_build_add, &b, err);
     if (status == 0)
         status = dict_lmdb_build_write(&b, err);

@@ -11,8 +11,10 @@
 #include "util/msg.h"
 
 int dict_source_parse(const char *text, size_t len, const char *origin,
-                      int fold, DICT_SOURCE_FN fn, void *ctx, STRBUF *err)
+                      int flags, DICT_SOURCE_FN fn, void *ctx, STRBUF *err)
 {
+    int fold = flags & DICT_SOURCE_FOLD;
+    int aliases = flags & DICT_SOURCE_ALIASES;
     STRBUF *line = strbuf_alloc(256);
     HTABLE *seen = htable_alloc(256);
     CFLINE cf;
@@ -40,12 +42,16 @@ int dict_source_parse(const char *text, size_t len, const char *origin,
                 break;
             }
             cp = close + 1;
-            if (*cp && !isspace((unsigned char) *cp)) {
+            if (*cp && !isspace((unsigned char) *cp) && !(aliases && *cp == ':')) {
                 strbuf_printf(err, "%s, line %d: text after quoted key",
                               origin, lineno);
                 status = -1;
                 break;
             }
+        } else if (aliases) {
+            cp = strchr(key, ':') ? strchr(key, ':') : key + strlen(key);
+            while (cp > key && isspace((unsigned char) cp[-1]))
+                cp--;
         } else {
             while (*cp && !isspace((unsigned char) *cp))
                 cp++;
@@ -53,6 +59,17 @@ int dict_source_parse(const char *text, size_t len, const char *origin,
         value = cp;
         while (isspace((unsigned char) *value))
             value++;
+        if (aliases) {
+            if (*value != ':' || cp == key) {
+                strbuf_printf(err, "%s, line %d: expected format: name: "
+                              "value", origin, lineno);
+                status = -1;
+                break;
+            }
+            value++;
+            while (isspace((unsigned char) *value))
+                value++;
+        }
         if (*value == 0) {
             strbuf_printf(err, "%s, line %d: expected format: key whitespace "
                           "value", origin, lineno);
@@ -60,6 +77,11 @@ int dict_source_parse(const char *text, size_t len, const char *origin,
             break;
         }
         *cp = 0;
+        /* postalias drops the quotes around an alias name. */
+        if (aliases && *key == '"' && cp - key >= 2 && cp[-1] == '"') {
+            cp[-1] = 0;
+            key++;
+        }
         if (fold)
             for (char *kp = key; *kp; kp++)
                 *kp = (char) tolower((unsigned char) *kp);
@@ -82,7 +104,7 @@ int dict_source_parse(const char *text, size_t len, const char *origin,
     return status;
 }
 
-int dict_source_parse_file(const char *path, int fold, DICT_SOURCE_FN fn,
+int dict_source_parse_file(const char *path, int flags, DICT_SOURCE_FN fn,
                            void *ctx, STRBUF *err)
 {
     STRBUF *text = strbuf_alloc(8192);
@@ -92,7 +114,7 @@ int dict_source_parse_file(const char *path, int fold, DICT_SOURCE_FN fn,
         strbuf_printf(err, "open %s: %s", path, strerror(errno));
         status = -1;
     } else {
-        status = dict_source_parse(text->data, text->len, path, fold, fn, ctx,
+        status = dict_source_parse(text->data, text->len, path, flags, fn, ctx,
                                    err);
     }
     strbuf_free(&text);

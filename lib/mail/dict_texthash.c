@@ -18,7 +18,8 @@ DICT *dict_texthash_open(const char *name, int flags, STRBUF *err)
 {
     DICT_HASHED *dh = dict_hashed_alloc("texthash", name, flags);
 
-    if (dict_source_parse_file(name, (flags & DICT_FLAG_FOLD_FIX) != 0,
+    if (dict_source_parse_file(name, (flags & DICT_FLAG_FOLD_FIX)
+                               ? DICT_SOURCE_FOLD : 0,
                                dict_texthash_add, dh, err) < 0) {
         dh->dict.close(&dh->dict);
         return NULL;

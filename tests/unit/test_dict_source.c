@@ -40,8 +40,15 @@ static int parse_n(const char *text, size_t len, int fold, SEEN *seen,
     return dict_source_parse(text, len, ORIGIN, fold, collect, seen, err);
 }
 
+static void parse_ok_flags(const char *text, int flags, const char *want);
+
 /* A valid source: its entries must be exactly 'want'. */
 static void parse_ok(const char *text, int fold, const char *want)
+{
+    parse_ok_flags(text, fold ? DICT_SOURCE_FOLD : 0, want);
+}
+
+static void parse_ok_flags(const char *text, int fold, const char *want)
 {
     SEEN seen = {NULL, 0, 0};
     STRBUF *err = strbuf_alloc(64);
@@ -360,6 +367,26 @@ static void test_parse_file(void **state)
     strbuf_free(&want);
 }
 
+/* aliases(5) syntax: "name: value", quotes dropped, keys folded. */
+static void test_aliases(void **state)
+{
+    const int flags = DICT_SOURCE_ALIASES | DICT_SOURCE_FOLD;
+    SEEN seen = {NULL, 0, 0};
+    STRBUF *err = strbuf_alloc(64);
+
+    (void) state;
+    parse_ok_flags("Postmaster: root\nroot:alice, bob\n  carol\n"
+                   "\"a b\" : x\nmailer-daemon :postmaster\n", flags,
+                   "postmaster=root@1;root=alice, bob  carol@2;a b=x@4;"
+                   "mailer-daemon=postmaster@5;");
+    assert_int_equal(parse_n("no colon here\n", 14, flags, &seen, err), -1);
+    assert_non_null(strstr(err->data, "line 1: expected format: name: value"));
+    strbuf_free(&seen.text);
+    assert_int_equal(parse_n(": empty\n", 8, flags, &seen, err), -1);
+    strbuf_free(&seen.text);
+    strbuf_free(&err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -375,6 +402,7 @@ int main(void)
         cmocka_unit_test(test_length_is_respected),
         cmocka_unit_test(test_oversized),
         cmocka_unit_test(test_parse_file),
+        cmocka_unit_test(test_aliases),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
