@@ -2,6 +2,7 @@
  * smtpd_cmd - HELO, EHLO, XCLIENT, MAIL, RCPT, RSET, NOOP, VRFY, HELP,
  * QUIT.  Each handler sends its reply and returns 0 (success) or -1.
  */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,9 +114,18 @@ int smtpd_cmd_xclient(SMTPD_STATE *state, char *args)
                        ? "unknown" : "");
         if (strcasecmp(attrs->argv[i], "ADDR") == 0) {
             const char *a = value->data;
+            unsigned char bin[16];
 
             if (strncasecmp(a, "IPV6:", 5) == 0)
                 a += 5;
+            if (*a == 0)
+                continue;               /* [UNAVAILABLE]: keep the address */
+            /* It goes into logs and Received: only a real address will do. */
+            if (inet_pton(strchr(a, ':') ? AF_INET6 : AF_INET, a, bin) != 1) {
+                smtpd_reply_error(state, "501 5.5.4 Bad XCLIENT ADDR syntax");
+                argv_free(&attrs);
+                goto done;
+            }
             free(addr);
             addr = xstrdup(a);
         } else if (strcasecmp(attrs->argv[i], "NAME") == 0) {
@@ -124,6 +134,9 @@ int smtpd_cmd_xclient(SMTPD_STATE *state, char *args)
         } else if (strcasecmp(attrs->argv[i], "HELO") == 0) {
             free(helo);
             helo = value->len ? xstrdup(value->data) : NULL;
+            for (unsigned char *cp = (unsigned char *) helo; cp && *cp; cp++)
+                if (*cp < 0x21 || *cp == 0x7f)
+                    *cp = '?';
         } else if (strcasecmp(attrs->argv[i], "PROTO") == 0) {
             proto = strcasecmp(value->data, "ESMTP") == 0 ? "ESMTP" : "SMTP";
         } else if (strcasecmp(attrs->argv[i], "PORT") != 0
@@ -157,6 +170,15 @@ done:
     free(helo);
     strbuf_free(&value);
     return rc;
+}
+
+/* RFC 3461 ENVID and ORCPT: printable US-ASCII only. */
+static int smtpd_printable(const char *text)
+{
+    for (const unsigned char *cp = (const unsigned char *) text; *cp; cp++)
+        if (*cp < 0x20 || *cp > 0x7e)
+            return 0;
+    return 1;
 }
 
 /* Is this address acceptable as 8-bit? (SMTPUTF8 declared) */
@@ -234,8 +256,7 @@ int smtpd_cmd_mail(SMTPD_STATE *state, char *args)
                                      ? "full" : "hdrs");
         } else if (strcasecmp(p, "ENVID") == 0) {
             if (xtext_decode(value, tmp) < 0 || tmp->len == 0
-                || tmp->len > SMTPD_ENVID_MAX
-                || strpbrk(tmp->data, "\r\n") != NULL) {
+                || tmp->len > SMTPD_ENVID_MAX || !smtpd_printable(tmp->data)) {
                 smtpd_reply_error(state, "501 5.5.4 Bad ENVID parameter "
                                   "syntax");
                 goto done;

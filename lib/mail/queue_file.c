@@ -298,7 +298,9 @@ int qenv_read_fd(int fd, const char *id, QENV **env_r, STRBUF *err)
                 long v;
                 const char *cp = data->data + strspn(data->data, " ");
 
+                /* Rewritten in place: it must have the layout we write. */
                 if (data->len != QFILE_WARN_LEN
+                    || offset - rec_offset != 2 + QFILE_WARN_LEN
                     || str_to_long(cp, -1, 0x7fffffffffffffffL, &v) < 0) {
                     rc = qenv_bad(err, id, "bad warning record");
                     goto done;
