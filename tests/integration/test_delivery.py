@@ -148,7 +148,8 @@ def test_swaks_to_virtual_user_byte_exact(instance):
 
 
 def test_smtplib_many_recipients_aliases_tags_and_remote(instance):
-    start_system(instance)
+    start_system(instance, tables="inline")
+    assert instance.params["alias_maps"].startswith("inline:{")
     content = message("many", "many1@example.org",
                       body="one message, five recipients\n")
     rcpts = [BOB, f"bob+news@{VDOMAIN}", f"team@{HOST}", f"x@{REMOTE}",
@@ -367,7 +368,7 @@ def test_hold_release_delete_requeue_while_running(instance):
     assert admin(instance, "hold", held) == [
         f"{held}: placed on hold", "Placed on hold: 1 message"]
     assert queue_ids(instance).get(held) == "hold"
-    wait_log(instance, rf": {held}: placed on hold$")
+    wait_log(instance, rf"postern/postern\[\d+\]: {held}: placed on hold$")
     assert re.search(rf"^{held}!", queue_list(instance), re.M)
     assert entry(instance, held)["queue_name"] == "hold"
 
@@ -387,6 +388,8 @@ def test_hold_release_delete_requeue_while_running(instance):
     # release: delivered (once).
     assert admin(instance, "release", held) == [
         f"{held}: released from hold", "Released from hold: 1 message"]
+    wait_log(instance, rf"postern/postern\[\d+\]: {held}: released from "
+             r"hold$")
     wait_mail(instance, "bob", 1)
     wait_log(instance, rf": {held}: removed$")
     assert len(lines_to(instance, BOB, held, "sent")) == 1
@@ -400,6 +403,7 @@ def test_hold_release_delete_requeue_while_running(instance):
     make_writable(instance, "bob")
     assert admin(instance, "requeue", again) == [
         f"{again}: requeued", "Requeued: 1 message"]
+    wait_log(instance, rf"postern/postern\[\d+\]: {again}: requeued$")
     wait_delivery(instance, BOB, qid=again)
     wait_log(instance, rf": {again}: removed$")
     assert len(maildir_files(instance, "bob")) == 2
@@ -424,6 +428,7 @@ def test_hold_release_delete_requeue_while_running(instance):
     # hold one, then delete ALL: every queue, only the total.
     admin(instance, "hold", rem[1])
     assert admin(instance, "delete", "ALL") == ["Deleted: 2 messages"]
+    wait_log(instance, r"postern/postern\[\d+\]: Deleted: 2 messages$")
     assert queue_ids(instance) == {}
     assert queue_list(instance).strip() == "Mail queue is empty"
 
@@ -498,8 +503,11 @@ def test_corrupt_queue_files_go_to_corrupt(instance):
 
     garbage = fake_queue_id(1)
     trunc = fake_queue_id(2)
+    unready = fake_queue_id(3)
     drop(instance, garbage, b"this is not a queue file\n" * 20)
     drop(instance, trunc, truncated)
+    # Not ready (mode 0600: cleanup is still writing it): left alone.
+    os.chmod(drop(instance, unready, b"half written"), 0o600)
     flush(instance)
     for qid in (garbage, trunc):
         wait_for(lambda: os.path.exists(os.path.join(
@@ -508,6 +516,9 @@ def test_corrupt_queue_files_go_to_corrupt(instance):
         st = os.stat(os.path.join(instance.queue_dir, "corrupt", qid))
         assert st.st_mode & 0o777 == 0o400, oct(st.st_mode)
         assert qid not in queue_ids(instance)
+
+    assert queue_ids(instance).get(unready) == "incoming"
+    assert unready not in read_log(instance)
 
     # qmgr is the same process and still delivers.
     assert service_pids(instance, "qmgr") == [qmgr_pid]

@@ -58,33 +58,43 @@ AGENTS = ("local unix - n n - - local\n"
 QMGR = "qmgr unix n - n 300 1 qmgr\n"
 
 
-def start_system(instance, users=USERS, aliases=None, master_extra="", qmgr=True,
-          agents=None, vbase=None, start=True, **params):
+def start_system(instance, users=USERS, aliases=None, master_extra="",
+                 qmgr=True, agents=None, vbase=None, start=True,
+                 tables="texthash", **params):
     """Write tables, main.cf and master.cf; start master (unless start is
     false) and wait for smtpd.  Returns the smtpd port.  agents replaces
     the master.cf lines of the local and virtual services; qmgr=False
-    leaves qmgr out (nothing is delivered)."""
+    leaves qmgr out (nothing is delivered).  tables: "texthash" (files
+    under etc/) or "inline" (the same entries as inline:{...} tables)."""
     uid, gid = vids()
     vbase = vbase or instance.path("vmail")
     os.makedirs(vbase, exist_ok=True)
     os.chown(vbase, uid, gid)
-    instance.write_file("etc/vmailbox", "".join(
-        f"{u}@{VDOMAIN} {VDOMAIN}/{u}/\n" for u in users))
+    vmailbox = [(f"{u}@{VDOMAIN}", f"{VDOMAIN}/{u}/") for u in users]
     if aliases is None:
-        aliases = (f"postmaster pm@{VDOMAIN}\n"
-                   f"team alice@{VDOMAIN}, carol@{VDOMAIN}\n")
-    instance.write_file("etc/aliases", aliases)
+        aliases = [("postmaster", f"pm@{VDOMAIN}"),
+                   ("team", f"alice@{VDOMAIN}, carol@{VDOMAIN}")]
+    if tables == "inline":
+        vmailbox_map = inline(vmailbox)
+        alias_map = inline(aliases)
+    else:
+        instance.write_file("etc/vmailbox", "".join(
+            f"{k} {v}\n" for k, v in vmailbox))
+        instance.write_file("etc/aliases", "".join(
+            f"{k} {v}\n" for k, v in aliases))
+        vmailbox_map = "texthash:" + instance.path("etc/vmailbox")
+        alias_map = "texthash:" + instance.path("etc/aliases")
     settings = dict(
         mydestination=f"{HOST}, localhost",
         mynetworks="127.0.0.0/8",
         local_recipient_maps="",
         virtual_mailbox_domains=VDOMAIN,
         virtual_mailbox_base=vbase,
-        virtual_mailbox_maps="texthash:" + instance.path("etc/vmailbox"),
+        virtual_mailbox_maps=vmailbox_map,
         virtual_uid_maps=f"static:{uid}",
         virtual_gid_maps=f"static:{gid}",
         recipient_delimiter="+",
-        alias_maps="texthash:" + instance.path("etc/aliases"),
+        alias_maps=alias_map,
         default_transport="smtp",
         minimal_backoff_time="1s",
         maximal_backoff_time="2s",
@@ -105,6 +115,13 @@ def start_system(instance, users=USERS, aliases=None, master_extra="", qmgr=True
         wait_for(lambda: f"listening on 127.0.0.1:{port}" in read_log(
             instance), what="smtpd listener")
     return port
+
+
+def inline(entries):
+    """inline:{...} with [(key, value)]; values with spaces in braces."""
+    items = [f"{{ {k} = {v} }}" if (" " in v or "," in v) else f"{k}={v}"
+             for k, v in entries]
+    return "inline:{ " + ", ".join(items) + " }"
 
 
 # --- sending -------------------------------------------------------------

@@ -17,14 +17,16 @@ reached, and one delay warning per message after delay_warning_time.
 """
 import email
 import email.policy
+import os
 import re
+import signal
 import time
 
 from conftest import wait_for
-from test_delivery_common import (HOST, REMOTE, VDOMAIN, delivery_lines,
+from test_delivery_common import (HOST, REMOTE, VDOMAIN, delivery_lines, flush,
                                   lines_to, mailbox_bytes, message, queue_ids,
                                   queue_list_json, read_log, send,
-                                  start_system, wait_delivery, wait_log,
+                                  service_pids, start_system, wait_delivery, wait_log,
                                   wait_mail, wait_queue_empty)
 
 ALICE = f"alice@{VDOMAIN}"
@@ -156,10 +158,26 @@ def test_expired_mail_returns_dsn(instance):
         wait_log(instance, rf": {qid}: removed$")
 
 
+def test_zero_lifetime_tries_once(instance):
+    """maximal_queue_lifetime = 0: one attempt, then returned."""
+    start_system(instance, maximal_queue_lifetime="0")
+    qid = send(instance, ALICE, [f"once@{REMOTE}"],
+               message("once", "once@example.org"))
+    wait_log(instance, rf"{qid}: from=<{ALICE}>, status=expired, "
+             r"returned to sender$")
+    wait_mail(instance, "alice", 1)
+    wait_queue_empty(instance)
+    assert len(lines_to(instance, f"once@{REMOTE}", qid, "deferred")) == 1
+    (msg, blocks, third), = notices(instance, "alice").values()
+    assert blocks[1]["Final-Recipient"] == f"rfc822; once@{REMOTE}"
+    assert blocks[1]["Action"] == "failed"
+
+
 def test_permanent_failures_bounce_at_once(instance):
     """An unknown local user and a virtual user that smtpd accepts but the
     delivery agent does not know bounce on the first attempt: one notice
-    for both, while the good recipient is delivered once."""
+    for both, while the good recipient is delivered once.  A message over
+    bounce_size_limit comes back as headers only."""
     agent_table = instance.write_file(
         "etc/vmailbox-agent", "".join(
             f"{u}@{VDOMAIN} {VDOMAIN}/{u}/\n" for u in ("alice", "bob")))
@@ -167,7 +185,7 @@ def test_permanent_failures_bounce_at_once(instance):
                  agents=("local unix - n n - - local\n"
                          "virtual unix - n n - - local -o "
                          f"virtual_mailbox_maps=texthash:{agent_table}\n"),
-                 **NO_RETRY)
+                 bounce_size_limit="3000", **NO_RETRY)
     qid = send(instance, ALICE, [f"nosuch@{HOST}", f"ghost@{VDOMAIN}", BOB,
                                  f"quiet@{HOST}"],
                message("perm", "perm1@example.org"),
@@ -199,6 +217,17 @@ def test_permanent_failures_bounce_at_once(instance):
     m = wait_log(instance, rf"{qid}: sender non-delivery notification: "
                  r"(\w+)$")[0]
     wait_delivery(instance, ALICE, qid=m.group(1))
+
+    # Too big to return whole: the headers only.
+    big = send(instance, ALICE, [f"nosuch@{HOST}"],
+               message("big", "big1@example.org", body="b" * 5000 + "\n"))
+    wait_delivery(instance, f"nosuch@{HOST}", status="bounced", qid=big)
+    wait_mail(instance, "alice", 2)
+    wait_queue_empty(instance)
+    msg, blocks, third = notices(instance, "alice")["<big1@example.org>"]
+    assert third.get_content_type() == "text/rfc822-headers"
+    assert "Subject: big" in third.get_payload(decode=True).decode()
+    assert "bbbb" not in third.get_payload(decode=True).decode()
 
 
 def test_soft_bounce_defers_instead(instance):
@@ -293,7 +322,12 @@ def test_delay_warning_sent_once(instance):
     m = wait_log(instance, rf"qmgr\[\d+\]: {qid}: sender delay "
                  r"notification: (\w+)$")[0]
     (data,) = wait_mail(instance, "alice", 1)
-    # Several more retries: still one warning.
+    # Several more retries, and a qmgr killed in between: still one.
+    qmgr = service_pids(instance, "qmgr")
+    for pid in qmgr:
+        os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: service_pids(instance, "qmgr") not in ([], qmgr) or
+             flush(instance), timeout=20, what="a new qmgr")
     n = len(lines_to(instance, f"slow@{REMOTE}", qid, "deferred"))
     wait_delivery(instance, f"slow@{REMOTE}", status="deferred", qid=qid,
                   count=n + 3, timeout=30)
