@@ -154,7 +154,8 @@ int qfile_commit(QFILE **qp, const char *dest_dir, STRBUF *err)
         strbuf_printf(err, "write queue file: %s", strerror(errno));
         goto done;
     }
-    if (fsync(q->fd) < 0 || fchmod(q->fd, QFILE_READY_MODE) < 0) {
+    /* Ready mark first, so that the one fsync makes both durable. */
+    if (fchmod(q->fd, QFILE_READY_MODE) < 0 || fsync(q->fd) < 0) {
         strbuf_printf(err, "sync queue file: %s", strerror(errno));
         goto done;
     }

@@ -2,10 +2,12 @@
 
 Covered here: swaks and smtplib into virtual Maildirs (byte-exact content,
 Return-Path/X-Original-To/Delivered-To prepended, Python's mailbox.Maildir
-reads the result), +tags, aliases to virtual users (forwarded as a new
-message), several recipients across virtual, local and unknown domains in
-one message (each delivered once; the remote one stays deferred with
-"mail transport unavailable"), Postfix delivery log lines and "removed";
+reads the result), texthash: and inline: tables, +tags, aliases to
+virtual users (forwarded as a new message), several recipients across
+virtual, local and unknown domains in one message (each delivered once;
+the remote one stays deferred with "mail transport unavailable"), a 1.5 MB
+message and 120 recipients in one message, Postfix delivery log lines and
+"removed";
 temporary failures (a read-only Maildir; a full file system on a tiny
 tmpfs, as root) deferred with the reason in "postern queue list" and
 delivered once by "postern queue flush" after the fault is gone; the admin
@@ -25,11 +27,12 @@ import pytest
 
 from conftest import wait_for
 from test_delivery_common import (HOST, IS_ROOT, REMOTE, VDOMAIN,
-                                  delivery_lines, flush, lines_to, mailbox_bytes,
-                                  maildir, maildir_files, message, queue_ids,
-                                  queue_list_json, read, read_log,
-                                  service_pids, send, start_system, vids, wait_delivery,
-                                  wait_log, wait_mail, wait_queue_empty)
+                                  delivery_lines, flush, lines_to,
+                                  mailbox_bytes, maildir, maildir_files,
+                                  message, queue_ids, queue_list_json, read,
+                                  read_log, send, service_pids, start_system,
+                                  vids, wait_delivery, wait_log, wait_mail,
+                                  wait_queue_empty)
 
 ALICE = f"alice@{VDOMAIN}"
 BOB = f"bob@{VDOMAIN}"
@@ -101,7 +104,7 @@ def entry(instance, qid):
     return None
 
 
-# --- end to end ----------------------------------------------------------
+# --- end to end --------------------------------------------------------------
 
 def test_swaks_to_virtual_user_byte_exact(instance):
     start_system(instance)
@@ -212,6 +215,32 @@ def test_smtplib_many_recipients_aliases_tags_and_remote(instance):
                               create=False)
         ids = [m["Message-ID"] for m in box]
         assert ids == ["<many1@example.org>"] * n
+
+
+def test_big_message_and_many_recipients(instance):
+    """A 1.5 MB message arrives byte for byte; 120 recipients in one message
+    (more than a delivery request takes) each get one copy."""
+    start_system(instance)
+    lines = []
+    for i in range(40000):
+        lines.append(("." if i % 97 == 0 else "From " if i % 89 == 0
+                      else "") + f"line {i} " + "abcdefghij" * (i % 7))
+    body = "\n".join(lines) + "\n"
+    content = message("big", "big@example.org", body=body)
+    assert len(content) > 1_500_000
+    qid = send(instance, ALICE, [CAROL], content)
+    (data,) = wait_mail(instance, "carol", 1, timeout=60)
+    assert split_delivered(data, CAROL) == content
+    wait_log(instance, rf": {qid}: removed$")
+
+    rcpts = [f"bob+{i}@{VDOMAIN}" for i in range(120)]
+    qid = send(instance, ALICE, rcpts, message("many", "120@example.org"))
+    got = by_delivered_to(wait_mail(instance, "bob", 120, timeout=60))
+    assert set(got) == set(rcpts)
+    wait_log(instance, rf": {qid}: removed$")
+    wait_queue_empty(instance)
+    sent = [m["to"] for m in delivery_lines(instance, qid)]
+    assert sorted(sent) == sorted(rcpts)
 
 
 def test_unknown_recipients_rejected_at_smtp(instance):
@@ -341,7 +370,7 @@ def test_full_file_system_defers_then_delivers(instance, tiny_tmpfs):
     assert len(lines_to(instance, BOB, qid, "sent")) == 1
 
 
-# --- admin commands ------------------------------------------------------------
+# --- admin commands ----------------------------------------------------------
 
 def admin(instance, *args):
     """postern queue ARGS; returns its stderr lines (without "postern: ")."""

@@ -10,13 +10,11 @@ to default_transport = smtp, which has no service in master.cf: those
 recipients are deferred with "mail transport unavailable".  Backoffs and
 the queue run delay are one second so that retries happen at once.
 """
-import email
-import email.policy
+import json
 import os
 import pwd
 import re
 import smtplib
-import time
 
 from conftest import child_pids, wait_for
 
@@ -188,10 +186,6 @@ def wait_mail(instance, user, n, timeout=20, vbase=None):
     return got
 
 
-def parse(data):
-    return email.message_from_bytes(data, policy=email.policy.compat32)
-
-
 # --- the queue -----------------------------------------------------------
 
 def queue_ids(instance, queues=QUEUES):
@@ -211,7 +205,6 @@ def wait_queue_empty(instance, timeout=30, what="an empty queue"):
 
 
 def queue_list_json(instance):
-    import json
     res = instance.postern("queue", "list", "-j")
     return [json.loads(line) for line in res.stdout.splitlines() if line]
 
@@ -306,9 +299,3 @@ def vm_rss_kb(pid):
     except (FileNotFoundError, ProcessLookupError):
         return None
     return None
-
-
-def sleep_until(deadline):
-    left = deadline - time.monotonic()
-    if left > 0:
-        time.sleep(left)

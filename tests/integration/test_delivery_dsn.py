@@ -5,15 +5,17 @@ The sender is a virtual user (alice@virt.test), so every notice lands in
 her Maildir, where Python's email parser must read it as a valid
 multipart/report.  Remote recipients have no transport (default_transport
 = smtp, no smtp service): they are deferred until they expire after
-maximal_queue_lifetime (1 second here).  Covered: the report's structure
-and fields (Final-Recipient, Original-Recipient from ORCPT,
-Original-Envelope-Id from ENVID, Status, Action, Diagnostic-Code), RET=HDRS
-(text/rfc822-headers) and the full message otherwise, NOTIFY=NEVER (no
-notice) and NOTIFY without DELAY (no delay warning), permanent failures
-bouncing at once (an unknown local user, a virtual user the delivery agent
-does not know), soft_bounce, notices about notices to postmaster
-(2bounce_notice_recipient) and their end when postmaster cannot be
-reached, and one delay warning per message after delay_warning_time.
+maximal_queue_lifetime (1 second here; 0: tried once).  Covered: the
+report's structure and fields (Final-Recipient, Original-Recipient from
+ORCPT, Original-Envelope-Id from ENVID, Status, Action, Diagnostic-Code),
+RET=HDRS and bounce_size_limit (text/rfc822-headers) and the full message
+otherwise, NOTIFY=NEVER (no notice) and NOTIFY without DELAY (no delay
+warning), permanent failures bouncing at once (an unknown local user, a
+virtual user the delivery agent does not know), a bounce that cannot be
+recorded (the recipient must stay queued), soft_bounce, notices about
+notices to postmaster (2bounce_notice_recipient) and their end when
+postmaster cannot be reached, and one delay warning per message after
+delay_warning_time, even across a qmgr killed in between.
 """
 import email
 import email.policy
@@ -23,15 +25,14 @@ import signal
 import time
 
 from conftest import wait_for
-from test_delivery_common import (HOST, REMOTE, VDOMAIN, delivery_lines, flush,
-                                  lines_to, mailbox_bytes, message, queue_ids,
-                                  queue_list_json, read_log, send,
-                                  service_pids, start_system, wait_delivery, wait_log,
-                                  wait_mail, wait_queue_empty)
+from test_delivery_common import (HOST, REMOTE, VDOMAIN, delivery_lines,
+                                  flush, lines_to, mailbox_bytes, message,
+                                  queue_ids, queue_list_json, read_log, send,
+                                  service_pids, start_system, wait_delivery,
+                                  wait_log, wait_mail, wait_queue_empty)
 
 ALICE = f"alice@{VDOMAIN}"
 BOB = f"bob@{VDOMAIN}"
-PM = f"pm@{VDOMAIN}"
 EXPIRE = dict(maximal_queue_lifetime="1s", bounce_queue_lifetime="1s")
 NO_RETRY = dict(minimal_backoff_time="300s", maximal_backoff_time="300s",
                 queue_run_delay="300s")
@@ -230,6 +231,37 @@ def test_permanent_failures_bounce_at_once(instance):
     assert "bbbb" not in third.get_payload(decode=True).decode()
 
 
+def test_bounce_that_cannot_be_recorded_keeps_the_recipient(instance):
+    """A recipient is marked done only once its bounce is durable
+    (DESIGN.md): when bounce/ID cannot be written, the recipient must stay
+    queued (deferred) and bounce once the fault is gone, not vanish
+    without a notice."""
+    start_system(instance, **NO_RETRY)
+    bounce_dir = os.path.join(instance.queue_dir, "bounce")
+    os.chmod(bounce_dir, 0o500)
+    try:
+        qid = send(instance, ALICE, [f"nosuch@{HOST}", BOB],
+                   message("lost?", "lost1@example.org"))
+        wait_delivery(instance, f"nosuch@{HOST}", status="bounced", qid=qid)
+        wait_delivery(instance, BOB, qid=qid)
+        # qmgr is done with it: deferred (right) or removed (wrong).
+        wait_for(lambda: queue_ids(instance).get(qid) == "deferred"
+                 or re.search(rf": {qid}: removed$", read_log(instance),
+                              re.M), what="qmgr done with the message")
+        log = read_log(instance)
+        assert queue_ids(instance).get(qid) == "deferred", (
+            f"{qid} is gone without a notice: "
+            + "\n".join(line for line in log.splitlines() if qid in line))
+    finally:
+        os.chmod(bounce_dir, 0o700)
+    flush(instance)
+    (data,) = wait_mail(instance, "alice", 1)
+    msg, blocks, third = report(data)
+    assert blocks[1]["Final-Recipient"] == f"rfc822; nosuch@{HOST}"
+    wait_log(instance, rf": {qid}: removed$")
+    assert len(mailbox_bytes(instance, "bob")) == 1
+
+
 def test_soft_bounce_defers_instead(instance):
     start_system(instance, soft_bounce="yes")
     qid = send(instance, ALICE, [f"nosuch@{HOST}"],
@@ -250,7 +282,7 @@ def test_soft_bounce_defers_instead(instance):
     assert "non-delivery notification" not in read_log(instance)
 
 
-# --- notices about notices -----------------------------------------------------
+# --- notices about notices ---------------------------------------------------
 
 def test_bounce_of_bounce_goes_to_postmaster(instance):
     """A null-sender message that bounces: the notice goes to postmaster
@@ -274,6 +306,23 @@ def test_bounce_of_bounce_goes_to_postmaster(instance):
     assert (b["Action"], b["Status"]) == ("failed", "5.1.1")
     assert original_message_id(third) == "<null1@example.org>"
     assert mailbox_bytes(instance, "alice") == []
+
+    # The usual way: a notice to a sender that does not exist.
+    qid = send(instance, f"ghost@{VDOMAIN}", [f"nosuch@{HOST}"],
+               message("from a ghost", "ghost1@example.org",
+                       sender=f"ghost@{VDOMAIN}"))
+    m = wait_log(instance, rf"{qid}: sender non-delivery notification: "
+                 r"(\w+)$")[0]
+    first = m.group(1)
+    wait_delivery(instance, f"ghost@{VDOMAIN}", status="bounced", qid=first)
+    wait_log(instance, rf"{first}: postmaster non-delivery notification: ")
+    wait_mail(instance, "pm", 2)
+    wait_queue_empty(instance)
+    data = [d for d in mailbox_bytes(instance, "pm")
+            if b"null1@example.org" not in d]
+    assert len(data) == 1
+    msg, blocks, third = report(data[0], sender=f"double-bounce@{HOST}")
+    assert blocks[1]["Final-Recipient"] == f"rfc822; ghost@{VDOMAIN}"
 
 
 def test_undeliverable_postmaster_notice_is_discarded(instance):
@@ -306,7 +355,7 @@ def test_undeliverable_postmaster_notice_is_discarded(instance):
         "\n".join(line for line in log.splitlines() if notice in line)
 
 
-# --- delay warnings ----------------------------------------------------------------
+# --- delay warnings ----------------------------------------------------------
 
 def test_delay_warning_sent_once(instance):
     start_system(instance, delay_warning_time="1s",
@@ -314,7 +363,8 @@ def test_delay_warning_sent_once(instance):
     qid = send(instance, ALICE, [f"slow@{REMOTE}"],
                message("slow", "slow1@example.org", body="still waiting\n"),
                rcpt_options={f"slow@{REMOTE}": [
-                   "NOTIFY=DELAY,FAILURE", "ORCPT=rfc822;slow@remote.example"]})
+                   "NOTIFY=DELAY,FAILURE",
+                   "ORCPT=rfc822;slow@remote.example"]})
     # NOTIFY without DELAY: no warning for this one.
     q2 = send(instance, ALICE, [f"fail-only@{REMOTE}"],
               message("fail only", "slow2@example.org"),
@@ -327,7 +377,7 @@ def test_delay_warning_sent_once(instance):
     for pid in qmgr:
         os.kill(pid, signal.SIGKILL)
     wait_for(lambda: service_pids(instance, "qmgr") not in ([], qmgr) or
-             flush(instance), timeout=20, what="a new qmgr")
+             flush(instance), timeout=20, interval=0.5, what="a new qmgr")
     n = len(lines_to(instance, f"slow@{REMOTE}", qid, "deferred"))
     wait_delivery(instance, f"slow@{REMOTE}", status="deferred", qid=qid,
                   count=n + 3, timeout=30)
