@@ -31,6 +31,7 @@ struct QMGR_MESSAGE {
     int     deferred;                   /* a recipient failed temporarily */
     int     bounced;                    /* entries in bounce/ID */
     int     loading;                    /* jobs are still being made */
+    int     discard_logged;             /* the double-bounce warning */
     QMGR_MESSAGE *prev;
     QMGR_MESSAGE *next;
 };

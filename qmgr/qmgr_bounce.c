@@ -92,6 +92,23 @@ static int bounce_copy(const char *data, size_t len, void *ctx)
     return 0;
 }
 
+/* "2 hour(s)", "30 minute(s)": the largest whole unit. */
+static void bounce_duration(STRBUF *out, long secs)
+{
+    static const struct {
+        long    secs;
+        const char *name;
+    } units[] = {{86400, "day"}, {3600, "hour"}, {60, "minute"}, {1, "second"}};
+
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (secs >= units[i].secs || units[i].secs == 1) {
+            strbuf_printf(out, "%ld %s(s)", secs / units[i].secs,
+                          units[i].name);
+            return;
+        }
+    }
+}
+
 static void bounce_date(char *buf, size_t size, time_t when)
 {
     struct tm tm;
@@ -210,12 +227,18 @@ static int bounce_submit(QMGR_MESSAGE *msg, DSN_LOG_ENTRY **sel, size_t n,
     }
     bounce_printf(&out, "This is the mail system at host %s.\n\n",
                   var_myhostname);
-    if (delayed)
+    if (delayed) {
+        STRBUF *warn = strbuf_alloc(32);
+        STRBUF *life = strbuf_alloc(32);
+
+        bounce_duration(warn, var_delay_warning_time);
+        bounce_duration(life, var_maximal_queue_lifetime);
         bounce_printf(&out, "Your message could not be delivered for more "
-                      "than %ld hour(s).\nIt will be retried until it is "
-                      "%ld day(s) old.\n\n",
-                      (long) (var_delay_warning_time / 3600),
-                      (long) (var_maximal_queue_lifetime / 86400));
+                      "than %s.\nIt will be retried until it is %s old.\n\n",
+                      warn->data, life->data);
+        strbuf_free(&warn);
+        strbuf_free(&life);
+    }
     else
         bounce_printf(&out, "I'm sorry to have to inform you that your "
                       "message could not\nbe delivered to one or more "

@@ -24,6 +24,9 @@
 
 static QMGR_MESSAGE *qmgr_messages;
 
+static void qmgr_rcpt_fail(QMGR_MESSAGE *msg, size_t idx, const char *dsn,
+                           const char *reason, const char *relay);
+
 static void qmgr_path(STRBUF *buf, const char *dir, const char *id)
 {
     strbuf_printf(buf, "%s/%s", dir, id);
@@ -72,10 +75,12 @@ void qmgr_rcpt_done(QMGR_MESSAGE *msg, size_t idx)
     strbuf_free(&err);
 }
 
-static void qmgr_log_entry(QMGR_MESSAGE *msg, size_t idx, const char *dir,
-                           const char *dsn, const char *action,
-                           const char *reason, const char *relay)
+/* Append to dir/ID; 0, or -1 when the entry could not be made durable. */
+static int qmgr_log_entry(QMGR_MESSAGE *msg, size_t idx, const char *dir,
+                          const char *dsn, const char *action,
+                          const char *reason, const char *relay)
 {
+    int rc = 0;
     QENV_RCPT *r = &msg->env->rcpts[idx];
     STRBUF *path = strbuf_alloc(64);
     STRBUF *err = strbuf_alloc(64);
@@ -95,10 +100,13 @@ static void qmgr_log_entry(QMGR_MESSAGE *msg, size_t idx, const char *dir,
         e.mta_name = (char *) relay;
     }
     qmgr_path(path, dir, msg->id);
-    if (dsn_log_append(path->data, &e, err) < 0)
+    if (dsn_log_append(path->data, &e, err) < 0) {
         msg_warn("%s: %s", msg->id, err->data);
+        rc = -1;
+    }
     strbuf_free(&path);
     strbuf_free(&err);
+    return rc;
 }
 
 /* Is this message itself a notice that must never bounce again? */
@@ -108,14 +116,41 @@ static int qmgr_is_double_bounce(const QMGR_MESSAGE *msg)
     size_t n = strlen(var_double_bounce_sender);
 
     return strncasecmp(s, var_double_bounce_sender, n) == 0
-        && (s[n] == 0 || s[n] == '@');
+        && (s[n] == 0 || (s[n] == '@'
+                          && strcasecmp(s + n + 1, var_myorigin) == 0));
+}
+
+/*
+ * A recipient failed for good: record it for the notice, then mark it
+ * done.  When the record cannot be made durable the recipient stays (as
+ * deferred), so that no failure goes unreported.
+ */
+static void qmgr_rcpt_fail(QMGR_MESSAGE *msg, size_t idx, const char *dsn,
+                           const char *reason, const char *relay)
+{
+    QENV_RCPT *r = &msg->env->rcpts[idx];
+
+    if (qmgr_is_double_bounce(msg)) {
+        if (!msg->discard_logged++)
+            msg_warn("%s: undeliverable postmaster notification discarded",
+                     msg->id);
+    } else if (!(r->notify && !(r->notify & DSN_NOTIFY_FAILURE))) {
+        /* NOTIFY without FAILURE (e.g. NEVER): no notice for this one. */
+        if (qmgr_log_entry(msg, idx, "bounce", dsn, "failed", reason,
+                           relay) < 0) {
+            qmgr_rcpt_defer(msg, idx, "4.3.0",
+                            "cannot record the delivery failure", NULL);
+            return;
+        }
+        msg->bounced = 1;
+    }
+    /* Durable bounce entry first, then the done mark. */
+    qmgr_rcpt_done(msg, idx);
 }
 
 void qmgr_rcpt_bounce(QMGR_MESSAGE *msg, size_t idx, const char *dsn,
                       const char *reason, const char *relay)
 {
-    QENV_RCPT *r = &msg->env->rcpts[idx];
-
     if (var_soft_bounce) {
         char soft[16];
 
@@ -123,14 +158,7 @@ void qmgr_rcpt_bounce(QMGR_MESSAGE *msg, size_t idx, const char *dsn,
         qmgr_rcpt_defer(msg, idx, soft, reason, relay);
         return;
     }
-    /* NOTIFY without FAILURE (e.g. NEVER): no bounce for this one. */
-    if (!qmgr_is_double_bounce(msg)
-        && !(r->notify && !(r->notify & DSN_NOTIFY_FAILURE))) {
-        qmgr_log_entry(msg, idx, "bounce", dsn, "failed", reason, relay);
-        msg->bounced = 1;
-    }
-    /* Durable bounce entry first, then the done mark. */
-    qmgr_rcpt_done(msg, idx);
+    qmgr_rcpt_fail(msg, idx, dsn, reason, relay);
 }
 
 void qmgr_rcpt_defer(QMGR_MESSAGE *msg, size_t idx, const char *dsn,
@@ -194,13 +222,7 @@ static void qmgr_expire(QMGR_MESSAGE *msg, DSN_LOG *old)
                     snprintf(dsn, sizeof(dsn), "5%s", e->status + 1);
             }
         }
-        qmgr_log_delivery(msg, i, "none", dsn, "expired", reason);
-        if (!qmgr_is_double_bounce(msg)
-            && !(r->notify && !(r->notify & DSN_NOTIFY_FAILURE))) {
-            qmgr_log_entry(msg, i, "bounce", dsn, "failed", reason, NULL);
-            msg->bounced = 1;
-        }
-        qmgr_rcpt_done(msg, i);
+        qmgr_rcpt_fail(msg, i, dsn, reason, NULL);
     }
 }
 
@@ -225,7 +247,13 @@ void qmgr_message_activate(const char *from_dir, const char *id)
         goto done;
     }
     if ((fd = open(path->data, O_RDWR | O_CLOEXEC | O_NOFOLLOW)) < 0) {
-        msg_warn("%s: open %s: %m", id, path->data);
+        int saved = errno;
+
+        /* Not ours to read (or a link): it would block active/ forever. */
+        if (saved != ENOENT) {
+            strbuf_printf(err, "open: %s", strerror(saved));
+            qmgr_corrupt(path->data, id, err->data);
+        }
         goto done;
     }
     msg = xcalloc(1, sizeof(*msg));
