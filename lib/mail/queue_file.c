@@ -141,9 +141,11 @@ int qfile_commit(QFILE **qp, const char *dest_dir, STRBUF *err)
     STRBUF *dest = strbuf_alloc(64);
     char size[QFILE_SIZE_LEN + 1];
     int rc = -1;
+    int saved_errno = 0;
 
     rec_put(q->stream, QREC_END, "", 0);
     if (stream_flush(q->stream) < 0) {
+        saved_errno = errno;
         strbuf_printf(err, "write queue file: %s", strerror(errno));
         goto done;
     }
@@ -151,23 +153,27 @@ int qfile_commit(QFILE **qp, const char *dest_dir, STRBUF *err)
     snprintf(size, sizeof(size), QFILE_SIZE_FMT, q->message_size,
              (long) q->content_offset, q->rcpt_count, q->flags);
     if (pwrite(q->fd, size, QFILE_SIZE_LEN, 2) != QFILE_SIZE_LEN) {
+        saved_errno = errno;
         strbuf_printf(err, "write queue file: %s", strerror(errno));
         goto done;
     }
     /* Ready mark first, so that the one fsync makes both durable. */
     if (fchmod(q->fd, QFILE_READY_MODE) < 0 || fsync(q->fd) < 0) {
+        saved_errno = errno;
         strbuf_printf(err, "sync queue file: %s", strerror(errno));
         goto done;
     }
     strbuf_printf(dest, "%s/%s", dest_dir, q->id->data);
     if (renameat2(AT_FDCWD, q->tmp_path, AT_FDCWD, dest->data,
                   RENAME_NOREPLACE) < 0) {
+        saved_errno = errno;
         strbuf_printf(err, "rename queue file to %s: %s", dest->data,
                       strerror(errno));
         goto done;
     }
     if (qfile_fsync_dir(dest_dir) < 0) {
         /* The file is in place but not durable: take it back. */
+        saved_errno = errno;
         strbuf_printf(err, "sync %s: %s", dest_dir, strerror(errno));
         (void) unlink(dest->data);
         goto done;
@@ -179,6 +185,9 @@ done:
     qfile_free(q);
     *qp = NULL;
     strbuf_free(&dest);
+    /* The caller tells a full disk (452) from other errors (451). */
+    if (rc < 0)
+        errno = saved_errno;
     return rc;
 }
 

@@ -140,7 +140,6 @@ const STREAM_IO stream_plain_io = {plain_read, plain_write, NULL};
 STREAM *stream_open(int fd, int timeout, size_t line_limit)
 {
     STREAM *s = xcalloc(1, sizeof(*s));
-    struct stat st;
 
     if (line_limit == 0)
         msg_panic("stream_open: zero line limit");
@@ -152,9 +151,7 @@ STREAM *stream_open(int fd, int timeout, size_t line_limit)
     s->rbuf = xmalloc(s->rsize);
     s->wsize = STREAM_BUFSIZE;
     s->wbuf = xmalloc(s->wsize);
-    s->io = fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode) ? &stream_socket_io
-        : &stream_plain_io;
-    s->io_ctx = NULL;
+    stream_set_io(s, NULL, NULL);
     return s;
 }
 
@@ -196,6 +193,11 @@ void stream_set_write_fd(STREAM *s, int wfd)
 
 void stream_set_io(STREAM *s, const STREAM_IO *io, void *ctx)
 {
+    struct stat st;
+
+    if (io == NULL)
+        io = fstat(s->fd, &st) == 0 && S_ISSOCK(st.st_mode)
+            ? &stream_socket_io : &stream_plain_io;
     s->io = io;
     s->io_ctx = ctx;
 }
@@ -218,6 +220,7 @@ static int stream_left_ms(long long deadline)
 
 static void stream_set_failure(STREAM *s)
 {
+    s->error = errno;
     if (errno == ETIMEDOUT)
         s->flags |= STREAM_FLAG_TIMEOUT;
     s->flags |= STREAM_FLAG_ERROR;
@@ -319,6 +322,8 @@ int stream_flush(STREAM *s)
     size_t done = 0;
 
     if (s->flags & STREAM_FLAG_ERROR) {
+        /* An earlier write failed: report why (ENOSPC is not EIO). */
+        errno = s->error;
         s->wlen = 0;
         return -1;
     }

@@ -46,6 +46,8 @@ typedef struct STREAM {
     size_t  wlen;
     size_t  wsize;
     int     flags;
+    int     error;                      /* errno of the failure that set
+                                         * STREAM_FLAG_ERROR */
     const STREAM_IO *io;
     void   *io_ctx;
     unsigned long long bytes_in;        /* statistics for logging */
@@ -62,6 +64,7 @@ void    stream_close(STREAM **sp);      /* flushes nothing, closes the fd */
 
 void    stream_set_timeout(STREAM *s, int timeout);
 void    stream_set_line_limit(STREAM *s, size_t line_limit);
+/* io NULL: back to the plain transport for the descriptor. */
 void    stream_set_io(STREAM *s, const STREAM_IO *io, void *ctx);
 
 /* Write to another descriptor (SMTP over a stdin/stdout pair). */
@@ -86,7 +89,7 @@ void    stream_write(STREAM *s, const void *data, size_t len);
 void    stream_puts(STREAM *s, const char *str);
 void    stream_printf(STREAM *s, const char *fmt, ...)
         __attribute__((format(printf, 2, 3)));
-int     stream_flush(STREAM *s);        /* 0 or -1 */
+int     stream_flush(STREAM *s);        /* 0, or -1 with errno set */
 
 /* Bytes received but not yet consumed (pipelining detection). */
 size_t  stream_pending(const STREAM *s);

@@ -561,10 +561,13 @@ static void closed_peer_child(void *arg)
     rc = stream_flush(s);
     if (rc != -1 || !stream_error(s) || stream_timed_out(s))
         _exit(3);
-    /* Later writes fail too, they do not crash. */
+    /* Later writes fail too, they do not crash, and still say why. */
     stream_puts(s, "more");
+    errno = 0;
     if (stream_flush(s) != -1)
         _exit(4);
+    if (errno != EPIPE)
+        _exit(5);
     stream_close((STREAM **) &s);
 }
 
