@@ -18,7 +18,7 @@ PYTHON   ?= /usr/bin/python3
 SETGID_GROUP ?= postdrop
 
 CC       ?= cc
-PKGS     := libpcre2-8 lmdb
+PKGS     := libpcre2-8 lmdb openssl libsasl2
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -40,13 +40,13 @@ endif
 CFLAGS   ?=
 ALL_CFLAGS := $(CFLAGS_BASE) $(CFLAGS)
 LDFLAGS  ?=
-ALL_LDFLAGS := -pie -Wl,-z,relro,-z,now $(LDFLAGS_SAN) $(LDFLAGS)
+ALL_LDFLAGS := -pie -Wl,-z,relro,-z,now -Wl,--as-needed $(LDFLAGS_SAN) $(LDFLAGS)
 LIBS     := $(PKG_LIBS) -lresolv
 
 OBJ      := $(BUILD)/obj
 
 # --- the shared library ----------------------------------------------------
-LIB_SRCS := $(wildcard lib/util/*.c lib/mail/*.c)
+LIB_SRCS := $(wildcard lib/util/*.c lib/mail/*.c lib/tls/*.c lib/sasl/*.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(OBJ)/%.o)
 LIBPOSTERN := $(BUILD)/libpostern.a
 

@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -37,6 +38,8 @@ static const SMTPD_CMD smtpd_cmds[] = {
     {"HELO", smtpd_cmd_helo, SMTPD_CMD_GROUP_END},
     {"EHLO", smtpd_cmd_ehlo, SMTPD_CMD_GROUP_END},
     {"XCLIENT", smtpd_cmd_xclient, SMTPD_CMD_GROUP_END},
+    {"STARTTLS", smtpd_cmd_starttls, SMTPD_CMD_GROUP_END},
+    {"AUTH", smtpd_cmd_auth, 0},
     {"MAIL", smtpd_cmd_mail, 0},
     {"RCPT", smtpd_cmd_rcpt, 0},
     {"DATA", smtpd_cmd_data, SMTPD_CMD_GROUP_END},
@@ -219,6 +222,28 @@ static void smtpd_log_disconnect(SMTPD_STATE *state)
     strbuf_free(&line);
 }
 
+/*
+ * What a client pipelined may hold an AUTH with its credentials: log
+ * everything up to the first AUTH mechanism name, and nothing after it.
+ */
+static void smtpd_redact_auth(STRBUF *peek)
+{
+    for (size_t pos = 0; pos < peek->len;) {
+        const char *line = peek->data + pos;
+        size_t len = strcspn(line, "\n");
+
+        if (strncasecmp(line, "AUTH ", 5) == 0) {
+            size_t keep = 5 + strspn(line + 5, " ");
+
+            keep += strcspn(line + keep, " \r\n");
+            strbuf_truncate(peek, pos + keep);
+            strbuf_cat(peek, " [redacted]");
+            return;
+        }
+        pos += len + (line[len] == '\n');
+    }
+}
+
 /* Input the client sent ahead of time: a protocol synchronization error. */
 static int smtpd_sync_violation(SMTPD_STATE *state, const char *after)
 {
@@ -234,7 +259,7 @@ static int smtpd_sync_violation(SMTPD_STATE *state, const char *after)
     if (n > 0) {
         strbuf_append(peek, state->client->rbuf + state->client->rpos,
                       n > 100 ? 100 : n);
-    } else {
+    } else if (state->tls == NULL) {
         /* Nothing read yet: look at what waits in the socket. */
         char buf[100];
         ssize_t got = recv(state->client->fd, buf, sizeof(buf),
@@ -243,6 +268,7 @@ static int smtpd_sync_violation(SMTPD_STATE *state, const char *after)
         if (got > 0)
             strbuf_append(peek, buf, (size_t) got);
     }
+    smtpd_redact_auth(peek);
     msg_info("improper command pipelining after %s from %s: %s", after,
              state->namaddr, peek->data);
     strbuf_free(&peek);
@@ -365,8 +391,11 @@ done:
 static MATCH_LIST *smtpd_xclient_hosts;
 static MATCH_LIST *smtpd_limit_exceptions;
 
-/* Per-client connection limits through anvil; 1 when over a limit. */
-static int smtpd_client_limits(SMTPD_STATE *state, ANVIL_CLNT **anvil_r)
+/*
+ * Per-client connection limits through anvil; 1 when over a limit.
+ * *counted: a connect was registered and needs its disconnect.
+ */
+static int smtpd_client_limits(SMTPD_STATE *state, int *counted)
 {
     STRBUF *err = strbuf_alloc(64);
     STRBUF *ident = strbuf_alloc(64);
@@ -374,7 +403,7 @@ static int smtpd_client_limits(SMTPD_STATE *state, ANVIL_CLNT **anvil_r)
     int rate = 0;
     int over = 0;
 
-    *anvil_r = NULL;
+    *counted = 0;
     if (server_standalone()
         || (var_smtpd_client_connection_count_limit == 0
             && var_smtpd_client_connection_rate_limit == 0)
@@ -382,12 +411,14 @@ static int smtpd_client_limits(SMTPD_STATE *state, ANVIL_CLNT **anvil_r)
         == MATCH_YES)
         goto done;
     strbuf_printf(ident, "smtp:%s", state->addr);
-    if ((*anvil_r = anvil_clnt_open(err)) == NULL
-        || anvil_clnt_connect(*anvil_r, ident->data, &count, &rate, err) < 0) {
+    if ((state->anvil = anvil_clnt_open(err)) == NULL
+        || anvil_clnt_connect(state->anvil, ident->data, &count, &rate,
+                              err) < 0) {
         msg_warn("connection limits not enforced: anvil: %s", err->data);
-        anvil_clnt_close(anvil_r);
+        anvil_clnt_close(&state->anvil);
         goto done;
     }
+    *counted = 1;
     if (var_smtpd_client_connection_count_limit > 0
         && count > var_smtpd_client_connection_count_limit) {
         msg_warn("Connection concurrency limit exceeded: %d from %s for "
@@ -399,7 +430,8 @@ static int smtpd_client_limits(SMTPD_STATE *state, ANVIL_CLNT **anvil_r)
                  rate, state->namaddr, server_service_name());
         over = 1;
     }
-    if (over) {
+    /* On the TLS port the client expects TLS: no plaintext 421. */
+    if (over && !var_smtpd_tls_wrappermode) {
         smtpd_reply(state, "421 4.7.0 %s Error: too many connections from %s",
                     var_myhostname, state->addr);
         smtpd_flush(state);
@@ -414,7 +446,7 @@ static void smtpd_serve(SERVER_CLIENT *client, const char *service,
                         char **argv)
 {
     SMTPD_STATE state;
-    ANVIL_CLNT *anvil = NULL;
+    int counted = 0;
     char *name;
 
     (void) service;
@@ -424,6 +456,9 @@ static void smtpd_serve(SERVER_CLIENT *client, const char *service,
                                (size_t) var_line_length_limit);
     stream_set_write_fd(state.client, client->wfd);
     state.port = client->port;
+    snprintf(state.local_addr, sizeof(state.local_addr), "%s",
+             client->local_addr);
+    state.local_port = client->local_port;
     state.protocol = "SMTP";
     state.where = "CONNECT";
     state.reply.text = strbuf_alloc(128);
@@ -437,18 +472,24 @@ static void smtpd_serve(SERVER_CLIENT *client, const char *service,
         == MATCH_YES;
     msg_info("connect from %s", state.namaddr);
 
-    if (!smtpd_client_limits(&state, &anvil))
-        smtpd_session(&state);
+    if (!smtpd_client_limits(&state, &counted)) {
+        smtpd_sasl_connect(&state);
+        if (smtpd_tls_wrapper_start(&state) == 0)
+            smtpd_session(&state);
+    }
 
     smtpd_transaction_reset(&state);
     smtpd_log_disconnect(&state);
-    if (anvil) {
+    smtpd_sasl_disconnect(&state);
+    smtpd_tls_disconnect(&state);
+    if (state.anvil) {
         STRBUF *err = strbuf_alloc(64);
         STRBUF *ident = strbuf_alloc(64);
 
         strbuf_printf(ident, "smtp:%s", client->addr);
-        (void) anvil_clnt_disconnect(anvil, ident->data, err);
-        anvil_clnt_close(&anvil);
+        if (counted)
+            (void) anvil_clnt_disconnect(state.anvil, ident->data, err);
+        anvil_clnt_close(&state.anvil);
         strbuf_free(&err);
         strbuf_free(&ident);
     }
@@ -469,6 +510,9 @@ static void smtpd_pre_init(const char *service, char **argv)
     (void) service;
     (void) argv;
     smtpd_check_init();
+    /* Keys and the SASL plugins: now, as root and before chroot. */
+    if (smtpd_tls_pre_init() < 0 || smtpd_sasl_pre_init() < 0)
+        smtpd_check_config_broken();
     smtpd_xclient_hosts = match_list_networks("smtpd_authorized_xclient_hosts",
                                               var_smtpd_authorized_xclient_hosts);
     smtpd_limit_exceptions =

@@ -4,10 +4,13 @@
 #ifndef POSTERN_SMTPD_H
 #define POSTERN_SMTPD_H
 
+#include "mail/anvil_clnt.h"
 #include "mail/ipc.h"
 #include "mail/maps.h"
 #include "mail/match_list.h"
 #include "mail/server.h"
+#include "sasl/xsasl.h"
+#include "tls/tls.h"
 #include "util/argv.h"
 #include "util/strbuf.h"
 #include "util/stream.h"
@@ -32,6 +35,8 @@ typedef struct SMTPD_STATE {
     char   *addr;                       /* numeric address */
     char   *namaddr;                    /* name[addr] */
     int     port;
+    char    local_addr[64];             /* where the client connected */
+    int     local_port;
     char   *helo;                       /* NULL until HELO/EHLO */
     int     esmtp;
     const char *protocol;               /* SMTP or ESMTP */
@@ -68,6 +73,13 @@ typedef struct SMTPD_STATE {
                                          * was refused at connect */
     int     check_depth;
     SMTPD_COUNT *counts;                /* indexed like the command table */
+    ANVIL_CLNT *anvil;                  /* connection and AUTH limits */
+    /* TLS (smtpd_tls.c) and SASL (smtpd_sasl.c). */
+    TLS_SESS *tls;
+    char   *tls_info;                   /* "TLSv1.3 with cipher ..." */
+    XSASL_SESS *sasl;
+    char   *sasl_method;                /* set by a successful AUTH */
+    char   *sasl_username;
 } SMTPD_STATE;
 
 /* smtpd.c */
@@ -109,13 +121,31 @@ void    smtpd_postdrop_data(SMTPD_STATE *state, const char *data, size_t len);
 int     smtpd_postdrop_end(SMTPD_STATE *state, STRBUF *id);
 void    smtpd_postdrop_abort(SMTPD_STATE *state);
 
+/* smtpd_tls.c */
+int     smtpd_tls_pre_init(void);
+int     smtpd_tls_offer(const SMTPD_STATE *state);
+int     smtpd_tls_required(const SMTPD_STATE *state);
+int     smtpd_tls_wrapper_start(SMTPD_STATE *state);
+int     smtpd_cmd_starttls(SMTPD_STATE *state, char *args);
+void    smtpd_tls_received(const SMTPD_STATE *state, STRBUF *hdr);
+void    smtpd_tls_disconnect(SMTPD_STATE *state);
+
+/* smtpd_sasl.c */
+int     smtpd_sasl_pre_init(void);
+void    smtpd_sasl_connect(SMTPD_STATE *state);
+void    smtpd_sasl_disconnect(SMTPD_STATE *state);
+void    smtpd_sasl_reset(SMTPD_STATE *state);
+void    smtpd_sasl_tls(SMTPD_STATE *state);
+void    smtpd_sasl_ehlo(SMTPD_STATE *state);
+int     smtpd_cmd_auth(SMTPD_STATE *state, char *args);
+
 /* smtpd_check.c */
 #define SMTPD_CHECK_DUNNO   0           /* no decision */
 #define SMTPD_CHECK_OK      1           /* permit (this list) */
 #define SMTPD_CHECK_REJECT  2           /* state->reply is set */
 
 void    smtpd_check_init(void);
-int     smtpd_check_config_ok(void);
+void    smtpd_check_config_broken(void);
 int     smtpd_check_client(SMTPD_STATE *state);
 int     smtpd_check_helo(SMTPD_STATE *state);
 int     smtpd_check_mail(SMTPD_STATE *state);

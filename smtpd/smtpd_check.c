@@ -53,6 +53,7 @@ static MATCH_LIST *check_vmailbox_domains;
 static MAPS *check_local_rcpt_maps;
 static MAPS *check_valias_maps;
 static MAPS *check_vmailbox_maps;
+static MAPS *check_sender_login_maps;
 static int check_access_parent;
 
 /* Restrictions that take a table argument. */
@@ -69,7 +70,18 @@ static const char *check_simple_names[] = {
     "reject_unknown_recipient_domain", "reject_unlisted_recipient",
     "reject_non_fqdn_helo_hostname", "reject_invalid_helo_hostname",
     "reject_non_fqdn_sender", "reject_non_fqdn_recipient",
-    "reject_unauth_pipelining", NULL,
+    "reject_unauth_pipelining", "reject_sender_login_mismatch",
+    "reject_authenticated_sender_login_mismatch",
+    "reject_known_sender_login_mismatch",
+    "reject_unauthenticated_sender_login_mismatch", NULL,
+};
+
+/* The sender login restrictions, which need smtpd_sender_login_maps. */
+static const char *check_login_names[] = {
+    "reject_sender_login_mismatch",
+    "reject_authenticated_sender_login_mismatch",
+    "reject_known_sender_login_mismatch",
+    "reject_unauthenticated_sender_login_mismatch", NULL,
 };
 
 static int check_in(const char **names, const char *word)
@@ -179,11 +191,28 @@ void smtpd_check_init(void)
                                     var_virtual_mailbox_maps,
                                     DICT_FLAG_DEFAULT);
     check_access_parent = match_list_parent_style("smtpd_access_maps");
+    check_sender_login_maps = maps_open("smtpd_sender_login_maps",
+                                        var_smtpd_sender_login_maps,
+                                        DICT_FLAG_DEFAULT);
+    /* Postfix ignores the restriction with a warning; a hole, not here. */
+    if (check_sender_login_maps->count == 0) {
+        const CHECK_LIST *lists[] = {&check_client, &check_helo,
+            &check_sender, &check_relay, &check_rcpt, &check_data};
+
+        for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
+            if (check_list_has(lists[i], check_login_names)) {
+                msg_error("%s: sender login restrictions need "
+                          "smtpd_sender_login_maps", lists[i]->param);
+                check_config_error = 1;
+            }
+        }
+    }
 }
 
-int smtpd_check_config_ok(void)
+/* Another part of smtpd found an error in main.cf: refuse mail with 451. */
+void smtpd_check_config_broken(void)
 {
-    return !check_config_error;
+    check_config_error = 1;
 }
 
 /* --- replies ---------------------------------------------------------- */
@@ -689,6 +718,53 @@ static int check_addr_access(SMTPD_STATE *state, CHECK_CTX *ctx, MAPS *maps,
 
 /* --- evaluation ------------------------------------------------------- */
 
+/*
+ * reject_*_sender_login_mismatch: the sender address must belong to the
+ * SASL login (smtpd_sender_login_maps lists the logins that own it).
+ * An authenticated client using an address it does not own, or an
+ * unauthenticated one using an address that has an owner, is refused;
+ * the variants check only one of the two cases.  Never the null sender.
+ */
+#define CHECK_LOGIN_AUTH    (1 << 0)    /* check authenticated clients */
+#define CHECK_LOGIN_UNAUTH  (1 << 1)    /* check unauthenticated ones */
+#define CHECK_LOGIN_KNOWN   (1 << 2)    /* only listed senders */
+
+static int check_sender_login(SMTPD_STATE *state, int how)
+{
+    const char *owners = NULL;
+    int found;
+    int owned = 0;
+
+    if (state->sender == NULL || *state->sender == 0)
+        return SMTPD_CHECK_DUNNO;
+    found = maps_find_addr(check_sender_login_maps, state->sender,
+                           MAPS_ADDR_VIRTUAL, 0, &owners, NULL);
+    if (found == DICT_ERROR)
+        return check_tempfail(state, state->sender);
+    if (found == DICT_NOTFOUND && (how & CHECK_LOGIN_KNOWN))
+        return SMTPD_CHECK_DUNNO;
+    if (state->sasl_username) {
+        if (!(how & CHECK_LOGIN_AUTH))
+            return SMTPD_CHECK_DUNNO;
+        if (found == DICT_FOUND) {
+            ARGV *list = argv_split(owners, ", \t\r\n");
+
+            for (size_t i = 0; i < list->argc && !owned; i++)
+                owned = strcasecmp(list->argv[i], state->sasl_username) == 0;
+            argv_free(&list);
+        }
+        if (!owned)
+            return check_reject(state, 553, "5.7.1", "<%s>: Sender address "
+                                "rejected: not owned by user %s",
+                                state->sender, state->sasl_username);
+        return SMTPD_CHECK_DUNNO;
+    }
+    if ((how & CHECK_LOGIN_UNAUTH) && found == DICT_FOUND)
+        return check_reject(state, 553, "5.7.1", "<%s>: Sender address "
+                            "rejected: not logged in", state->sender);
+    return SMTPD_CHECK_DUNNO;
+}
+
 static int check_one(SMTPD_STATE *state, CHECK_CTX *ctx,
                      const CHECK_ITEM *item)
 {
@@ -719,7 +795,16 @@ static int check_one(SMTPD_STATE *state, CHECK_CTX *ctx,
         return SMTPD_CHECK_DUNNO;
     }
     if (strcasecmp(n, "permit_sasl_authenticated") == 0)
-        return SMTPD_CHECK_DUNNO;       /* no SASL yet: never authenticated */
+        return state->sasl_username ? SMTPD_CHECK_OK : SMTPD_CHECK_DUNNO;
+    if (strcasecmp(n, "reject_sender_login_mismatch") == 0)
+        return check_sender_login(state, CHECK_LOGIN_AUTH | CHECK_LOGIN_UNAUTH);
+    if (strcasecmp(n, "reject_authenticated_sender_login_mismatch") == 0)
+        return check_sender_login(state, CHECK_LOGIN_AUTH);
+    if (strcasecmp(n, "reject_known_sender_login_mismatch") == 0)
+        return check_sender_login(state, CHECK_LOGIN_AUTH | CHECK_LOGIN_UNAUTH
+                                  | CHECK_LOGIN_KNOWN);
+    if (strcasecmp(n, "reject_unauthenticated_sender_login_mismatch") == 0)
+        return check_sender_login(state, CHECK_LOGIN_UNAUTH);
     if (strcasecmp(n, "reject_unauth_destination") == 0)
         return check_unauth_destination(state, ctx, 0);
     if (strcasecmp(n, "defer_unauth_destination") == 0)

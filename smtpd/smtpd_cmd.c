@@ -63,8 +63,11 @@ int smtpd_cmd_ehlo(SMTPD_STATE *state, char *args)
     smtpd_reply(state, "250-SIZE %ld", var_message_size_limit);
     if (!var_disable_vrfy_command)
         smtpd_reply(state, "250-VRFY");
+    if (smtpd_tls_offer(state))
+        smtpd_reply(state, "250-STARTTLS");
+    smtpd_sasl_ehlo(state);
     if (state->xclient_ok)
-        smtpd_reply(state, "250-XCLIENT NAME ADDR PROTO HELO");
+        smtpd_reply(state, "250-XCLIENT NAME ADDR PROTO HELO LOGIN");
     smtpd_reply(state, "250-ENHANCEDSTATUSCODES");
     smtpd_reply(state, "250-8BITMIME");
     smtpd_reply(state, "250-DSN");
@@ -85,6 +88,7 @@ int smtpd_cmd_xclient(SMTPD_STATE *state, char *args)
     char *name = xstrdup(state->name);
     char *addr = xstrdup(state->addr);
     char *helo = NULL;
+    char *login = NULL;
     const char *proto = NULL;
     int rc = -1;
 
@@ -139,8 +143,14 @@ int smtpd_cmd_xclient(SMTPD_STATE *state, char *args)
                     *cp = '?';
         } else if (strcasecmp(attrs->argv[i], "PROTO") == 0) {
             proto = strcasecmp(value->data, "ESMTP") == 0 ? "ESMTP" : "SMTP";
+        } else if (strcasecmp(attrs->argv[i], "LOGIN") == 0) {
+            /* The proxy authenticated the client (Postfix XCLIENT). */
+            free(login);
+            login = xstrdup(value->data);
+            for (unsigned char *cp = (unsigned char *) login; *cp; cp++)
+                if (*cp < 0x21 || *cp == 0x7f)
+                    *cp = '?';
         } else if (strcasecmp(attrs->argv[i], "PORT") != 0
-                   && strcasecmp(attrs->argv[i], "LOGIN") != 0
                    && strcasecmp(attrs->argv[i], "DESTADDR") != 0
                    && strcasecmp(attrs->argv[i], "DESTPORT") != 0) {
             smtpd_reply_error(state, "501 5.5.4 Bad XCLIENT attribute name: "
@@ -162,12 +172,22 @@ int smtpd_cmd_xclient(SMTPD_STATE *state, char *args)
     state->esmtp = 0;
     if (proto)
         state->protocol = proto;
+    if (login) {
+        xfree(&state->sasl_method);
+        xfree(&state->sasl_username);
+        if (*login) {
+            state->sasl_method = xstrdup("XCLIENT");
+            state->sasl_username = login;
+            login = NULL;
+        }
+    }
     smtpd_reply(state, "220 %s", var_smtpd_banner);
     rc = 0;
 done:
     free(name);
     free(addr);
     free(helo);
+    free(login);
     strbuf_free(&value);
     return rc;
 }
@@ -199,6 +219,11 @@ int smtpd_cmd_mail(SMTPD_STATE *state, char *args)
     const char *why;
     int rc = -1;
 
+    if (smtpd_tls_required(state)) {
+        smtpd_reply_error(state, "530 5.7.0 Must issue a STARTTLS command "
+                          "first");
+        goto done;
+    }
     if (state->helo == NULL && var_smtpd_helo_required) {
         smtpd_reply_error(state, "503 5.5.1 Error: send HELO/EHLO first");
         goto done;
@@ -263,6 +288,13 @@ int smtpd_cmd_mail(SMTPD_STATE *state, char *args)
             }
             free(state->dsn_envid);
             state->dsn_envid = xstrdup(tmp->data);
+        } else if (strcasecmp(p, "AUTH") == 0 && var_smtpd_sasl_auth_enable) {
+            /* RFC 4954 5: the original submitter; checked, not trusted. */
+            if (xtext_decode(value, tmp) < 0) {
+                smtpd_reply_error(state, "501 5.5.4 Bad AUTH parameter "
+                                  "syntax");
+                goto done;
+            }
         } else {
             smtpd_reply_error(state, "555 5.5.4 Unsupported option: %s", p);
             goto done;
@@ -474,6 +506,11 @@ int smtpd_cmd_vrfy(SMTPD_STATE *state, char *args)
 
     if (var_disable_vrfy_command) {
         smtpd_reply_error(state, "502 5.5.1 VRFY command is disabled");
+        goto done;
+    }
+    if (smtpd_tls_required(state)) {
+        smtpd_reply_error(state, "530 5.7.0 Must issue a STARTTLS command "
+                          "first");
         goto done;
     }
     strbuf_printf(line, "TO:%s", args);

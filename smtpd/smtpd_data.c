@@ -81,6 +81,10 @@ static int smtpd_cleanup_connect(SMTPD_STATE *state)
         ipc_put_str(m, "dsn_ret", state->dsn_ret);
     if (state->smtputf8)
         ipc_put_str(m, "smtputf8", "1");
+    if (state->sasl_username) {
+        ipc_put_str(m, "sasl_method", state->sasl_method);
+        ipc_put_str(m, "sasl_username", state->sasl_username);
+    }
     if (smtpd_cleanup_send(state, m) < 0)
         goto done;
     if (ipc_read(state->cleanup, m, CLEANUP_RECORD_MAX, err) <= 0) {
@@ -100,7 +104,12 @@ static int smtpd_cleanup_connect(SMTPD_STATE *state)
     }
     qid = ipc_find(m, "queue_id")->value;
     state->queue_id = xstrdup(qid);
-    msg_info("%s: client=%s", state->queue_id, state->namaddr);
+    if (state->sasl_username)
+        msg_info("%s: client=%s, sasl_method=%s, sasl_username=%s",
+                 state->queue_id, state->namaddr, state->sasl_method,
+                 state->sasl_username);
+    else
+        msg_info("%s: client=%s", state->queue_id, state->namaddr);
     rc = 0;
 done:
     ipc_msg_free(&m);
@@ -197,12 +206,19 @@ static void smtpd_received(SMTPD_STATE *state)
     strftime(date, sizeof(date), "%a, %e %b %Y %H:%M:%S %z (%Z)", &tm);
     for (size_t i = 0; i < state->prepend->argc; i++)
         strbuf_printf_append(hdr, "%s\n", state->prepend->argv[i]);
-    strbuf_printf_append(hdr, "Received: from %s (%s [%s])\n\tby %s (%s) "
-                         "with %s id %s", state->helo ? state->helo
-                         : state->name, state->name, state->addr,
+    strbuf_printf_append(hdr, "Received: from %s (%s [%s])",
+                         state->helo ? state->helo : state->name, state->name,
+                         state->addr);
+    smtpd_tls_received(state, hdr);
+    if (state->sasl_username && var_smtpd_sasl_authenticated_header)
+        strbuf_printf_append(hdr, "\n\t(Authenticated sender: %s)",
+                             state->sasl_username);
+    /* RFC 3848: ESMTPS, ESMTPA, ESMTPSA (UTF8SMTP... for RFC 6531). */
+    strbuf_printf_append(hdr, "\n\tby %s (%s) with %s%s%s id %s",
                          var_myhostname, var_mail_name,
                          state->smtputf8 ? "UTF8SMTP" : state->protocol,
-                         state->queue_id);
+                         state->tls ? "S" : "",
+                         state->sasl_username ? "A" : "", state->queue_id);
     if (state->rcpt_count == 1 && state->last_rcpt)
         strbuf_printf_append(hdr, "\n\tfor <%s>", state->last_rcpt);
     strbuf_printf_append(hdr, "; %s\n", date);

@@ -49,6 +49,9 @@ P_TIME(bounce_queue_lifetime, "5d", 'd', 0, 86400 * 365,
        "How long a bounce stays in the queue before it is given up.")
 P_INT(bounce_size_limit, "50000", 1, 1 << 30,
       "The most bytes of the original message a bounce returns.")
+P_BOOL(broken_sasl_auth_clients, "no",
+       "Also announce AUTH in the old AUTH=mech form, for clients that "
+       "predate RFC 4954 (Outlook Express 4, old Outlook).")
 P_STR(canonical_maps, "",
       "Tables that rewrite sender and recipient addresses in cleanup.")
 P_STR(command_directory, DEF_COMMAND_DIR,
@@ -210,6 +213,14 @@ P_INT(relay_domains_reject_code, "554", 400, 599,
       "The reply code for reject_unauth_destination.")
 P_STR(relay_transport, "relay",
       "The transport for relay_domains.")
+P_STR(sasl_db_path, "$data_directory/sasldb2",
+      "Postern: the Cyrus SASL password store (sasldb) that SMTP AUTH, "
+      "POP3 and IMAP check passwords against, kept by postern user. It "
+      "must be readable by mail_owner, inside the chroot when the service "
+      "is chrooted.")
+P_STR(sasl_mech_list, "PLAIN LOGIN CRAM-MD5 SCRAM-SHA-256",
+      "Postern: the SASL mechanisms offered (Cyrus mech_list); each must "
+      "be installed (Debian's libsasl2-modules).")
 P_STR(sender_canonical_maps, "",
       "Tables that rewrite envelope and header senders in cleanup.")
 P_TIME(service_throttle_time, "60s", 's', 1, 86400,
@@ -223,6 +234,14 @@ P_STR(smtpd_authorized_xclient_hosts, "",
       "address, name, HELO and protocol (for tests and front-end proxies).")
 P_STR(smtpd_banner, "$myhostname ESMTP $mail_name",
       "The text after 220 in the SMTP greeting.")
+P_INT(smtpd_client_auth_failure_limit, "20", 0, 1000000,
+      "Postern: the most failed AUTH attempts one client address may "
+      "make per anvil_rate_time_unit; after that AUTH is refused with "
+      "421 and the client disconnected (0: no limit; "
+      "smtpd_client_event_limit_exceptions are exempt).")
+P_INT(smtpd_client_auth_rate_limit, "0", 0, 1000000,
+      "The most AUTH commands one client address may send per "
+      "anvil_rate_time_unit (0: no limit).")
 P_INT(smtpd_client_connection_count_limit, "50", 0, 100000,
       "The most simultaneous connections one client address may have "
       "(0: no limit).")
@@ -270,13 +289,91 @@ P_STR(smtpd_relay_restrictions,
       "Relay control at RCPT; must contain reject_unauth_destination, "
       "defer_unauth_destination or reject (with "
       "smtpd_recipient_restrictions).")
+P_BOOL(smtpd_sasl_auth_enable, "no",
+       "Offer SMTP AUTH (RFC 4954) through Cyrus SASL.")
+P_BOOL(smtpd_sasl_authenticated_header, "no",
+       "Put the SASL login name in the Received: header "
+       "(\"Authenticated sender: name\").")
+P_STR(smtpd_sasl_exceptions_networks, "",
+      "Clients that are not offered AUTH in the EHLO reply.")
+P_TIME(smtpd_sasl_failure_delay, "2s", 's', 0, 60,
+       "Postern: how long smtpd waits before each 535 reply to a failed "
+       "AUTH, to slow down password guessing.")
+P_STR(smtpd_sasl_local_domain, "",
+      "The SASL realm of login names without @domain.")
+P_STR(smtpd_sasl_path, "smtpd",
+      "The Cyrus SASL application name: extra Cyrus options may go into "
+      "$config_directory/sasl/NAME.conf (the system /etc/sasl2 is not "
+      "read).")
+P_INT(smtpd_sasl_response_limit, "12288", 1, 1000000,
+      "The longest SASL response line a client may send.")
+P_STR(smtpd_sasl_security_options, "noanonymous",
+      "SASL mechanism restrictions without TLS: noplaintext, noactive, "
+      "nodictionary, noanonymous, forward_secrecy, mutual_auth.")
+P_STR(smtpd_sasl_service, "smtp",
+      "The service name smtpd gives Cyrus SASL.")
+P_STR(smtpd_sasl_tls_security_options, "$smtpd_sasl_security_options",
+      "SASL mechanism restrictions over TLS.")
+P_STR(smtpd_sasl_type, "cyrus",
+      "The SASL implementation; Postern has cyrus only.")
+P_STR(smtpd_sender_login_maps, "",
+      "Tables mapping a sender address to the SASL login names that may "
+      "use it (reject_sender_login_mismatch and friends).")
 P_STR(smtpd_sender_restrictions, "",
       "Restrictions on the MAIL FROM address.")
 P_INT(smtpd_soft_error_limit, "10", 0, 1000000,
       "The number of errors after which smtpd slows down.")
+P_TIME(smtpd_starttls_timeout, "${stress?{10}:{300}}s", 's', 1, 86400,
+       "How long the TLS handshake after STARTTLS (or on the smtps port) "
+       "may take.")
 P_TIME(smtpd_timeout, "${stress?{10}:{300}}s", 's', 1, 86400,
        "How long smtpd waits for each client command and each piece of "
        "message data.")
+P_BOOL(smtpd_tls_auth_only, "yes",
+       "Offer and accept AUTH only over TLS. Postern's default is yes "
+       "(Postfix: no): passwords never cross the network in the clear.")
+P_STR(smtpd_tls_cert_file, "",
+      "The server certificate (PEM, with its chain after it); with "
+      "smtpd_tls_key_file.")
+P_STR(smtpd_tls_chain_files, "",
+      "PEM files with private keys each followed by its certificate "
+      "chain (an RSA and an ECDSA one may be given together); replaces "
+      "the cert/key file parameters.")
+P_STR(smtpd_tls_ciphers, "medium",
+      "The cipher grade with opportunistic TLS: high or medium.")
+P_STR(smtpd_tls_eccert_file, "",
+      "A second (ECDSA) server certificate, next to smtpd_tls_cert_file.")
+P_STR(smtpd_tls_eckey_file, "$smtpd_tls_eccert_file",
+      "The private key of smtpd_tls_eccert_file.")
+P_STR(smtpd_tls_exclude_ciphers, "",
+      "Ciphers or OpenSSL cipher aliases never to use.")
+P_STR(smtpd_tls_key_file, "$smtpd_tls_cert_file",
+      "The private key of smtpd_tls_cert_file.")
+P_INT(smtpd_tls_loglevel, "0", 0, 4,
+      "TLS logging: 0 failures only, 1 one line per TLS session, 2 also "
+      "handshake progress.")
+P_STR(smtpd_tls_mandatory_ciphers, "medium",
+      "The cipher grade when TLS is required (security level encrypt).")
+P_STR(smtpd_tls_mandatory_exclude_ciphers, "",
+      "Further ciphers never to use when TLS is required.")
+P_STR(smtpd_tls_mandatory_protocols, ">=TLSv1.2",
+      "The TLS versions allowed when TLS is required. Postern: TLS 1.2 "
+      "and 1.3 (Postfix: >=TLSv1).")
+P_STR(smtpd_tls_protocols, ">=TLSv1.2",
+      "The TLS versions allowed with opportunistic TLS, in Postfix syntax "
+      "(\">=TLSv1.2\", \"!TLSv1, !TLSv1.1\"). Postern: TLS 1.2 and 1.3 "
+      "(Postfix: >=TLSv1).")
+P_BOOL(smtpd_tls_received_header, "no",
+       "Record the TLS version and cipher in the Received: header.")
+P_STR(smtpd_tls_security_level, "",
+      "TLS in the SMTP server: none (empty), may (offer STARTTLS), "
+      "encrypt (require it before MAIL and AUTH).")
+P_TIME(smtpd_tls_session_cache_timeout, "3600s", 's', 0, 8640000,
+       "How long a TLS session may be resumed (the lifetime of session "
+       "tickets; 0 turns resumption off).")
+P_BOOL(smtpd_tls_wrappermode, "no",
+       "Start TLS at connect, without STARTTLS (the smtps/submissions "
+       "port 465, RFC 8314).")
 P_BOOL(smtputf8_enable, "${{$compatibility_level} <level {1} ? {no} : {yes}}",
        "Support SMTPUTF8 (RFC 6531): UTF-8 addresses and headers.")
 P_BOOL(soft_bounce, "no",
@@ -294,6 +391,19 @@ P_BOOL(swap_bangpath, "yes",
        "Rewrite site!user to user@site.")
 P_STR(syslog_name, "${multi_instance_name?{$multi_instance_name}:{postern}}",
       "The prefix of every log line: syslog_name/program[pid].")
+P_STR(tls_eecdh_auto_curves, "X25519 X448 prime256v1 secp521r1 secp384r1",
+      "The key-exchange groups offered, in order; names OpenSSL does not "
+      "know are skipped.")
+P_STR(tls_high_cipherlist, "aNULL:-aNULL:HIGH:@STRENGTH",
+      "The OpenSSL cipher list of the high grade.")
+P_STR(tls_medium_cipherlist, "aNULL:-aNULL:HIGH:MEDIUM:+RC4:@STRENGTH",
+      "The OpenSSL cipher list of the medium grade.")
+P_BOOL(tls_preempt_cipherlist, "no",
+       "Use the server's cipher order instead of the client's.")
+P_STR(tls_session_ticket_key_file, "$data_directory/tls_ticket_secret",
+      "Postern: the secret (32 random bytes, created when missing) from "
+      "which every process derives the rotating TLS session ticket keys; "
+      "empty turns resumption off.")
 P_STR(transport_maps, "",
       "Tables mapping recipients and domains to transport:nexthop.")
 P_INT(unknown_address_reject_code, "450", 400, 599,

@@ -33,6 +33,7 @@ static int server_nsock;
 static int server_status_ok;
 static volatile sig_atomic_t server_stop_flag;
 static int server_alone;
+static const char *server_chroot_dir;      /* chroot after pre_init */
 
 int server_standalone(void)
 {
@@ -332,6 +333,11 @@ static void server_usage(const char *prog)
               "-s count [-U] [-C] [-o name=value] [-v] [args]", prog);
 }
 
+const char *server_chroot(void)
+{
+    return server_chroot_dir;
+}
+
 void server_main(int argc, char **argv, const SERVER_OPS *ops)
 {
     ARGV *overrides = argv_alloc(4);
@@ -448,11 +454,13 @@ void server_main(int argc, char **argv, const SERVER_OPS *ops)
     }
     if (chdir(var_queue_directory) < 0)
         msg_fatal("chdir %s: %m", var_queue_directory);
+    if (chrooted && geteuid() == 0)
+        server_chroot_dir = var_queue_directory;
     if (ops->pre_init)
         ops->pre_init(server_name, server_args);
     if (geteuid() == 0)
         server_drop_privileges(unprivileged ? var_mail_owner : NULL,
-                               chrooted ? var_queue_directory : NULL);
+                               server_chroot_dir);
     if (unprivileged && (getuid() == 0 || geteuid() == 0))
         msg_fatal("refusing to run as root");
     if (ops->post_init)

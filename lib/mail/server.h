@@ -64,6 +64,13 @@ const char *server_service_name(void);
 int     server_stopping(void);
 
 /*
+ * The directory the process will chroot to after pre_init (and is in
+ * after it), or NULL: pre_init code that opens files later, by name,
+ * must name them as seen from inside.
+ */
+const char *server_chroot(void);
+
+/*
  * Stand-alone mode (-S, SERVER_SINGLE only): no master; serve one client
  * on stdin/stdout as the invoking user, then exit (sendmail -bs).
  */

@@ -31,6 +31,9 @@ DEFAULT_DIFFERENCES = {
     "mynetworks": "computed with mynetworks_style host (compatibility level 3.6)",
     "process_name": "the running program",
     "queue_directory": "/var/spool/postern",
+    "smtpd_tls_auth_only": "yes: no passwords in the clear by default",
+    "smtpd_tls_mandatory_protocols": ">=TLSv1.2: modern defaults",
+    "smtpd_tls_protocols": ">=TLSv1.2: modern defaults",
     "syslog_name": "postern instead of postfix",
 }
 
