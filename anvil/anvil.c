@@ -4,7 +4,8 @@
  *
  * One event-driven process serves every smtpd process: each keeps one
  * connection to private/anvil open for its client session and sends
- * connect/disconnect requests (lib/mail/anvil_proto.h, anvil(8)).  The
+ * connect/disconnect requests, and event/lookup requests for rates of
+ * things other than connections (lib/mail/anvil_proto.h, anvil(8)).  The
  * counts themselves live in lib/mail/anvil_table.c; this file holds the
  * per-connection I/O: records are read without blocking, a few bytes at
  * a time if that is how they come, into a bounded buffer per connection,
@@ -226,6 +227,32 @@ static int anvil_request(ANVIL_CLIENT *c, const IPC_MSG *req, IPC_MSG *reply,
             msg_info("disconnect %s: not connected by this client", ident);
         }
         ipc_put_long(reply, ANVIL_ATTR_STATUS, ANVIL_STAT_OK);
+    } else if (strcmp(name, ANVIL_REQ_EVENT) == 0) {
+        int rate;
+
+        /*
+         * Not recorded in c->pending: an event opens nothing that a
+         * disconnect or the end of this connection would give back.  Nor
+         * limited per connection: each costs at most one entry, which
+         * expires with its window like any idle ident.
+         */
+        anvil_table_event(anvil_table, ident, event_now(), &rate);
+        if (msg_verbose)
+            msg_info("event %s: rate=%d", ident, rate);
+        ipc_put_long(reply, ANVIL_ATTR_STATUS, ANVIL_STAT_OK);
+        ipc_put_long(reply, ANVIL_ATTR_RATE, rate);
+    } else if (strcmp(name, ANVIL_REQ_LOOKUP) == 0) {
+        int count;
+        int rate;
+
+        /* Read-only: an unknown ident is not created (0 and 0). */
+        (void) anvil_table_lookup(anvil_table, ident, event_now(), &count,
+                                  &rate);
+        if (msg_verbose)
+            msg_info("lookup %s: count=%d rate=%d", ident, count, rate);
+        ipc_put_long(reply, ANVIL_ATTR_STATUS, ANVIL_STAT_OK);
+        ipc_put_long(reply, ANVIL_ATTR_COUNT, count);
+        ipc_put_long(reply, ANVIL_ATTR_RATE, rate);
     } else {
         msg_warn("client pid %ld: unrecognized request: \"%.100s\", ignored",
                  c->pid, name);

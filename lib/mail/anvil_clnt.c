@@ -1,5 +1,5 @@
 /*
- * anvil_clnt - connect/disconnect requests to anvil(8).
+ * anvil_clnt - connect/disconnect and event/lookup requests to anvil(8).
  */
 #include <limits.h>
 #include <stdlib.h>
@@ -77,8 +77,9 @@ static int anvil_clnt_int(const IPC_MSG *reply, const char *name, long value,
  * One request and its reply over the current connection.  Returns 0, or
  * -1 with err set; *broken_r says whether the connection is unusable (it
  * is then closed): ANVIL_CLNT_ST_BROKEN, or ANVIL_CLNT_ST_TIMEOUT when
- * anvil did not answer in time.  For connect, count and rate are
- * required.
+ * anvil did not answer in time.  count_r and rate_r, when not NULL, name
+ * the numbers the reply must carry (connect and lookup: both; event:
+ * rate only; disconnect: none).
  */
 #define ANVIL_CLNT_ST_BROKEN    1
 #define ANVIL_CLNT_ST_TIMEOUT   2
@@ -92,7 +93,7 @@ static int anvil_clnt_request(ANVIL_CLNT *a, const char *req,
     long rate = -1;
     IPC_SPEC specs[] = {
         {ANVIL_ATTR_STATUS, IPC_LONG, 1, &status},
-        /* Required for a connect, but not in a refusal: checked below. */
+        /* Required by some requests, never in a refusal: see below. */
         {ANVIL_ATTR_COUNT, IPC_LONG, 0, &count},
         {ANVIL_ATTR_RATE, IPC_LONG, 0, &rate},
         IPC_SPEC_END,
@@ -153,8 +154,13 @@ static int anvil_clnt_ident_ok(const char *ident, STRBUF *err)
     return 1;
 }
 
-int anvil_clnt_connect(ANVIL_CLNT *a, const char *ident, int *count_r,
-                       int *rate_r, STRBUF *err)
+/*
+ * A request that may open a new connection: connect, event and lookup.
+ * 0, or -1 with err set.
+ */
+static int anvil_clnt_query(ANVIL_CLNT *a, const char *req,
+                            const char *ident, int *count_r, int *rate_r,
+                            STRBUF *err)
 {
     int broken;
 
@@ -165,13 +171,16 @@ int anvil_clnt_connect(ANVIL_CLNT *a, const char *ident, int *count_r,
      * anvil may have been restarted since the last request: one retry on
      * a fresh connection.  The old connection's counts died with it.  An
      * anvil that is alive but too slow gets no second chance to delay
-     * the SMTP session.
+     * the SMTP session.  When a reply, not the request, was lost (a
+     * garbled reply from an anvil that still runs), the retry counts a
+     * connect or event twice: a rate one too high is a smaller harm than
+     * a limit left unchecked.
      */
     for (int attempt = 0; attempt < 2; attempt++) {
         if (a->stream == NULL && anvil_clnt_reopen(a, err) < 0)
             return -1;
-        if (anvil_clnt_request(a, ANVIL_REQ_CONNECT, ident, count_r, rate_r,
-                               &broken, err) == 0)
+        if (anvil_clnt_request(a, req, ident, count_r, rate_r, &broken,
+                               err) == 0)
             return 0;
         if (broken != ANVIL_CLNT_ST_BROKEN)
             return -1;
@@ -179,6 +188,26 @@ int anvil_clnt_connect(ANVIL_CLNT *a, const char *ident, int *count_r,
             msg_info("%s%s", err->data, attempt == 0 ? "; retrying" : "");
     }
     return -1;
+}
+
+int anvil_clnt_connect(ANVIL_CLNT *a, const char *ident, int *count_r,
+                       int *rate_r, STRBUF *err)
+{
+    return anvil_clnt_query(a, ANVIL_REQ_CONNECT, ident, count_r, rate_r,
+                            err);
+}
+
+int anvil_clnt_event(ANVIL_CLNT *a, const char *ident, int *rate_r,
+                     STRBUF *err)
+{
+    return anvil_clnt_query(a, ANVIL_REQ_EVENT, ident, NULL, rate_r, err);
+}
+
+int anvil_clnt_lookup(ANVIL_CLNT *a, const char *ident, int *count_r,
+                      int *rate_r, STRBUF *err)
+{
+    return anvil_clnt_query(a, ANVIL_REQ_LOOKUP, ident, count_r, rate_r,
+                            err);
 }
 
 int anvil_clnt_disconnect(ANVIL_CLNT *a, const char *ident, STRBUF *err)

@@ -1,5 +1,6 @@
 /*
- * anvil_table - per-ident connection counts and fixed-window rates.
+ * anvil_table - per-ident connection counts and fixed-window rates of
+ * connects and events.
  */
 #include <limits.h>
 #include <stdlib.h>
@@ -12,7 +13,7 @@
 
 typedef struct ANVIL_ENTRY {
     int     count;                      /* open connections */
-    int     rate;                       /* connects in this window */
+    int     rate;                       /* connects+events this window */
     long long start;                    /* when this window began */
 } ANVIL_ENTRY;
 
@@ -74,8 +75,13 @@ static void anvil_peak_update(ANVIL_PEAK *p, int value, const char *ident,
     p->when = now;
 }
 
-void anvil_table_connect(ANVIL_TABLE *t, const char *ident, long long now,
-                         int *count_r, int *rate_r)
+/*
+ * Find or create the entry of ident and count one more connect or event
+ * in its rate window, starting a new window when the last one ended.
+ * Connects and events share this so that they follow one window rule.
+ */
+static ANVIL_ENTRY *anvil_table_hit(ANVIL_TABLE *t, const char *ident,
+                                    long long now)
 {
     ANVIL_ENTRY *e = htable_find(t->entries, ident);
 
@@ -94,12 +100,30 @@ void anvil_table_connect(ANVIL_TABLE *t, const char *ident, long long now,
     /* Saturate rather than wrap: a limit check must keep seeing "many". */
     if (e->rate < INT_MAX)
         e->rate++;
+    anvil_peak_update(&t->stats.rate, e->rate, ident, now);
+    return e;
+}
+
+void anvil_table_connect(ANVIL_TABLE *t, const char *ident, long long now,
+                         int *count_r, int *rate_r)
+{
+    ANVIL_ENTRY *e = anvil_table_hit(t, ident, now);
+
     if (e->count < INT_MAX)
         e->count++;
-    anvil_peak_update(&t->stats.rate, e->rate, ident, now);
     anvil_peak_update(&t->stats.count, e->count, ident, now);
     *count_r = e->count;
     *rate_r = e->rate;
+}
+
+/*
+ * The count is left alone, so an entry that only sees events has count
+ * 0 and anvil_table_expire() removes it once its window ends.
+ */
+void anvil_table_event(ANVIL_TABLE *t, const char *ident, long long now,
+                       int *rate_r)
+{
+    *rate_r = anvil_table_hit(t, ident, now)->rate;
 }
 
 int anvil_table_disconnect(ANVIL_TABLE *t, const char *ident, long long now)

@@ -1,4 +1,5 @@
-"""anvil: connection counts and rates across client processes.
+"""anvil: connection counts and rates across client processes; events
+(rate only, not tied to a client connection) and read-only lookups.
 
 Each Anvilc is one tests/fixtures/anvilc process standing in for an smtpd
 process: it holds one connection to private/anvil through
@@ -45,6 +46,19 @@ class Anvilc:
 
     def disconnect(self, ident):
         assert self.cmd(f"disconnect {ident}") == "ok"
+
+    def event(self, ident):
+        """The rate after an event; fails the test on an error."""
+        reply = self.cmd(f"event {ident}")
+        assert reply.startswith("ok rate="), reply
+        return int(reply.split("=")[1])
+
+    def lookup(self, ident):
+        """(count, rate) of a lookup; fails the test on an error."""
+        reply = self.cmd(f"lookup {ident}")
+        assert reply.startswith("ok "), reply
+        kv = dict(item.split("=") for item in reply.split()[1:])
+        return int(kv["count"]), int(kv["rate"])
 
     def kill(self):
         self.proc.kill()
@@ -350,4 +364,142 @@ def test_client_reconnects_after_anvil_restart(instance):
     # the old process.
     assert a.connect("smtp:192.0.2.3") == (1, 1)
     assert anvil_pid(instance) not in (None, pid)
+    a.quit()
+
+
+def test_events_and_lookups(instance):
+    start(instance)
+    a, b = Anvilc(instance), Anvilc(instance)
+    x, y = "smtp-auth:192.0.2.1", "smtp-auth:192.0.2.2"
+    assert a.lookup(x) == (0, 0)       # unknown: nothing is created
+    assert a.event(x) == 1
+    assert a.event(x) == 2
+    assert b.event(x) == 3             # one rate across clients
+    assert b.event(y) == 1
+    # Lookups change nothing, however many.
+    for _ in range(5):
+        assert a.lookup(x) == (0, 3)
+        assert b.lookup(y) == (0, 1)
+    assert a.event(x) == 4
+    # An ident has one rate for connects and events; only connects count.
+    assert a.connect(x) == (1, 5)
+    assert b.lookup(x) == (1, 5)
+    assert b.event(x) == 6
+    a.disconnect(x)
+    assert b.lookup(x) == (0, 6)
+    # Events hold nothing: a disconnect for an ident with only events
+    # is ignored like any disconnect that was not connected here.
+    b.disconnect(y)
+    assert a.lookup(y) == (0, 1)
+    for cl in (a, b):
+        cl.quit()
+
+
+def test_events_survive_client_close(instance):
+    start(instance)
+    a, b, c = Anvilc(instance), Anvilc(instance), Anvilc(instance)
+    ident = "smtp-auth:203.0.113.9"
+    # a's connect is what shows that anvil has seen a's connection close.
+    assert a.connect(ident) == (1, 1)
+    assert a.event(ident) == 2
+    assert a.event(ident) == 3
+    a.kill()                            # a "crashed smtpd"
+    wait_for(lambda: c.lookup(ident)[0] == 0, what="a's close")
+    assert c.lookup(ident) == (0, 3)
+    # The same for a handle closed in good order, and for a raw client.
+    assert b.event(ident) == 4
+    assert b.cmd("close") == "ok"
+    raw = RawClient(instance)
+    assert raw.request("event", ident) == {"status": "0", "rate": "5"}
+    raw.close()
+    assert c.lookup(ident) == (0, 5)
+    assert c.event(ident) == 6
+    c.quit()
+
+
+def test_event_rate_window(instance):
+    start(instance, anvil_rate_time_unit="2s")
+    a = Anvilc(instance)
+    ident = "smtp-auth:198.51.100.7"
+    for n in range(1, 4):
+        assert a.event(ident) == n
+    time.sleep(2.5)
+    # The window ended: the rate reads 0 until the next event starts a
+    # new one (the entry may by now have expired: the same to a client).
+    assert a.lookup(ident) == (0, 0)
+    assert a.event(ident) == 1
+    assert a.lookup(ident) == (0, 1)
+    a.quit()
+
+
+def test_event_lookup_raw_protocol(instance):
+    start(instance)
+    ident = "smtp-auth:192.0.2.60"
+    raw = RawClient(instance)
+    # Events and lookups are not connects: no pending limit applies, and
+    # the replies carry exactly what anvil_proto.h says.
+    for n in range(1, 101):
+        assert raw.request("event", ident) == {"status": "0",
+                                               "rate": str(n)}
+    for i in range(100):
+        assert raw.request("lookup", f"smtp-auth:10.0.0.{i}") == {
+            "status": "0", "count": "0", "rate": "0"}
+    assert raw.request("lookup", ident) == {"status": "0", "count": "0",
+                                            "rate": "100"}
+    raw.close()
+
+    # They get the same strict parsing as connects.
+    pid = anvil_pid(instance)
+    for req in ("event", "lookup"):
+        for data in (ipc_record([("req", req)]),
+                     ipc_record([("req", req), ("ident", "")]),
+                     ipc_record([("req", req), ("ident", "x" * 513)]),
+                     ipc_record([("req", req), ("ident", ident),
+                                 ("extra", "1")])):
+            raw = RawClient(instance)
+            raw.send(data)
+            assert raw.closed_by_peer(), data
+            raw.close()
+    assert anvil_pid(instance) == pid
+    a = Anvilc(instance)
+    assert a.lookup(ident) == (0, 100)
+    a.quit()
+
+
+def test_event_statistics(instance):
+    start(instance, anvil_status_update_time="1s")
+    a = Anvilc(instance)
+    # Lookups first: if they created entries, a report would show a
+    # cache size over 1 before the one with the events' rate.
+    for i in range(20):
+        assert a.lookup(f"smtp-auth:10.1.0.{i}") == (0, 0)
+    ident = "smtp-auth:192.0.2.88"
+    for n in range(1, 4):
+        assert a.event(ident) == n
+    wait_for(lambda: f"statistics: max connection rate 3/60s for ({ident})"
+             in instance.log(), what="rate statistics")
+    log = instance.log()
+    sizes = [ln for ln in log.splitlines() if "max cache size" in ln]
+    assert sizes and all("max cache size 1 at " in ln for ln in sizes), sizes
+    # An event opens nothing: no count peak.
+    assert "max connection count" not in log
+    a.quit()
+
+
+def test_event_lookup_reconnect_after_anvil_restart(instance):
+    start(instance)
+    a = Anvilc(instance)
+    ident = "smtp-auth:192.0.2.4"
+    assert a.event(ident) == 1
+    pid = anvil_pid(instance)
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: not pid_alive(pid), what="anvil death")
+    # Like a connect, a lookup or event on the broken connection is
+    # retried once on a fresh one; the new anvil starts from nothing.
+    assert a.lookup(ident) == (0, 0)
+    assert anvil_pid(instance) not in (None, pid)
+    pid = anvil_pid(instance)
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: not pid_alive(pid), what="anvil death")
+    assert a.event(ident) == 1
     a.quit()

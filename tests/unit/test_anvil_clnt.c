@@ -2,7 +2,8 @@
  * test_anvil_clnt - the anvil client (lib/mail/anvil_clnt.c) against a
  * scripted fake anvil in a child process: good replies, refusals,
  * malformed replies, a connection lost before the reply (one retry on a
- * fresh connection), an anvil that is not there, and bad idents.
+ * fresh connection), an anvil that is not there, and bad idents; event
+ * and lookup requests under the same rules.
  */
 #include "unit.h"
 
@@ -39,9 +40,10 @@ static int teardown(void **state)
 
 /*
  * The fake anvil answers each request with the next step of the script:
- *   "ok"       status=0 count=3 rate=7 (connect) / status=0 (disconnect)
+ *   "ok"       status=0 count=3 rate=7 (connect, lookup) / status=0
+ *              rate=7 (event) / status=0 (disconnect)
  *   "fail"     status=-1
- *   "short"    status=0 only (count and rate missing for a connect)
+ *   "short"    status=0 only (count and/or rate missing)
  *   "negative" status=0 count=-1 rate=1
  *   "extra"    status=0 count=1 rate=1 bogus=1
  *   "huge"     a length prefix over the client's limit
@@ -65,7 +67,8 @@ static void fake_anvil_serve(int lfd, const char *const *script)
             IPC_SPEC_END,
         };
         const char *step = *script++;
-        int connect_req;
+        int with_count;
+        int with_rate;
         int rc;
 
         /* A client that closed its connection comes back on a new one. */
@@ -82,7 +85,9 @@ static void fake_anvil_serve(int lfd, const char *const *script)
         } while (rc == 0);
         if (rc < 0 || ipc_scan(req, specs, err) < 0)
             _exit(3);
-        connect_req = strcmp(name, ANVIL_REQ_CONNECT) == 0;
+        with_count = strcmp(name, ANVIL_REQ_CONNECT) == 0
+            || strcmp(name, ANVIL_REQ_LOOKUP) == 0;
+        with_rate = with_count || strcmp(name, ANVIL_REQ_EVENT) == 0;
         ipc_msg_reset(reply);
         if (strcmp(step, "close") == 0) {
             stream_close(&s);
@@ -95,11 +100,13 @@ static void fake_anvil_serve(int lfd, const char *const *script)
             ipc_put_long(reply, ANVIL_ATTR_STATUS, ANVIL_STAT_FAIL);
         } else {
             ipc_put_long(reply, ANVIL_ATTR_STATUS, ANVIL_STAT_OK);
-            if (connect_req && strcmp(step, "short") != 0) {
+            if (with_count && strcmp(step, "short") != 0)
                 ipc_put_long(reply, ANVIL_ATTR_COUNT,
                              strcmp(step, "negative") == 0 ? -1 : 3);
-                ipc_put_long(reply, ANVIL_ATTR_RATE, 7);
-            }
+            if (with_rate && strcmp(step, "short") != 0)
+                ipc_put_long(reply, ANVIL_ATTR_RATE,
+                             strcmp(step, "negative") == 0
+                             && !with_count ? -1 : 7);
             if (strcmp(step, "extra") == 0)
                 ipc_put_str(reply, "bogus", "1");
         }
@@ -262,6 +269,51 @@ static void test_lost_connection(void **state)
     strbuf_free(&err);
 }
 
+/* Event and lookup: the numbers each needs, one retry, refusals. */
+static void test_event_lookup(void **state)
+{
+    static const char *const script[] = {
+        "ok", "ok", "fail", "fail", "close", "ok", "close", "ok",
+        "short", "short", "negative", "negative", "short", "short", NULL,
+    };
+    STRBUF *err = strbuf_alloc(64);
+    pid_t pid = fake_anvil_start(script);
+    ANVIL_CLNT *a = anvil_clnt_open(err);
+    int count = 0;
+    int rate = 0;
+
+    (void) state;
+    assert_non_null(a);
+    assert_int_equal(anvil_clnt_event(a, "auth:192.0.2.1", &rate, err), 0);
+    assert_int_equal(rate, 7);
+    rate = 0;
+    assert_int_equal(anvil_clnt_lookup(a, "auth:192.0.2.1", &count, &rate,
+                                       err), 0);
+    assert_int_equal(count, 3);
+    assert_int_equal(rate, 7);
+    /* A refusal keeps the connection and is not retried. */
+    assert_int_equal(anvil_clnt_event(a, "x", &rate, err), -1);
+    assert_string_equal(err->data, "anvil event request failed: status -1");
+    assert_int_equal(anvil_clnt_lookup(a, "x", &count, &rate, err), -1);
+    assert_string_equal(err->data, "anvil lookup request failed: status -1");
+    /* A lost connection: one retry on a fresh one, as for connect. */
+    assert_int_equal(anvil_clnt_event(a, "x", &rate, err), 0);
+    assert_int_equal(anvil_clnt_lookup(a, "x", &count, &rate, err), 0);
+    /* Each must get the numbers it asked for, in range. */
+    assert_int_equal(anvil_clnt_event(a, "x", &rate, err), -1);
+    assert_non_null(strstr(err->data, "missing attribute \"rate\""));
+    assert_int_equal(anvil_clnt_event(a, "x", &rate, err), -1);
+    assert_string_equal(err->data, "anvil reply: bad rate -1");
+    assert_int_equal(anvil_clnt_lookup(a, "x", &count, &rate, err), -1);
+    assert_non_null(strstr(err->data, "missing attribute \"count\""));
+    /* Bad idents never leave the client. */
+    assert_int_equal(anvil_clnt_event(a, "", &rate, err), -1);
+    assert_int_equal(anvil_clnt_lookup(a, "", &count, &rate, err), -1);
+    anvil_clnt_close(&a);
+    fake_anvil_wait(pid);
+    strbuf_free(&err);
+}
+
 static void test_unreachable(void **state)
 {
     STRBUF *err = strbuf_alloc(64);
@@ -311,6 +363,7 @@ int main(void)
         cmocka_unit_test(test_refusal),
         cmocka_unit_test(test_malformed_replies),
         cmocka_unit_test(test_lost_connection),
+        cmocka_unit_test(test_event_lookup),
         cmocka_unit_test(test_unreachable),
         cmocka_unit_test(test_bad_ident),
     };
