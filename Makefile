@@ -56,7 +56,8 @@ LIBPOSTERN := $(BUILD)/libpostern.a
 present = $(foreach p,$(1),$(if $(strip $($(p)_SRCS)),$(p)))
 
 postern_SRCS  := cmd/postern.c cmd/postern_conf.c cmd/postern_map.c \
-                 cmd/postern_ctl.c $(wildcard cmd/postern_queue*.c)
+                 cmd/postern_ctl.c $(wildcard cmd/postern_queue*.c) \
+                 cmd/postern_user.c
 sendmail_SRCS := $(wildcard cmd/sendmail*.c)
 postdrop_SRCS := $(wildcard cmd/postdrop*.c)
 master_SRCS   := $(wildcard master/*.c)

@@ -24,6 +24,7 @@ static const struct {
     {"conf", postern_conf_main},
     {"map", postern_map_main},
     {"queue", postern_queue_main},
+    {"user", postern_user_main},
     {"start", postern_ctl_main},
     {"start-fg", postern_ctl_main},
     {"stop", postern_ctl_main},
@@ -43,7 +44,8 @@ static void postern_usage(void)
             "  conf    show or edit main.cf and master.cf (like postconf)\n"
             "  map     build or query lookup tables (like postmap)\n"
             "  queue   list the queue or show a message (like mailq, "
-            "postcat)\n");
+            "postcat)\n"
+            "  user    add, delete, list mail users and set passwords\n");
     exit(2);
 }
 

@@ -12,5 +12,6 @@ int     postern_conf_main(int argc, char **argv, const char *config_dir);
 int     postern_map_main(int argc, char **argv, const char *config_dir);
 int     postern_ctl_main(int argc, char **argv, const char *config_dir);
 int     postern_queue_main(int argc, char **argv, const char *config_dir);
+int     postern_user_main(int argc, char **argv, const char *config_dir);
 
 #endif

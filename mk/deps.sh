@@ -17,7 +17,7 @@ liblmdb-dev lmdb-utils
 libspf2-dev libopendkim-dev libopendmarc-dev publicsuffix
 libcmocka-dev
 python3 python3-pytest python3-dnspython python3-dkim
-postfix postfix-lmdb postfix-pcre pflogsumm swaks
+postfix postfix-lmdb postfix-pcre pflogsumm swaks libnet-ssleay-perl
 nsd
 "
 

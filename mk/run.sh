@@ -45,15 +45,50 @@ alias_maps =
 # The demo user: mail for demo@example.test lands in run/mail/.
 virtual_mailbox_domains = example.test
 virtual_mailbox_base = $run/mail
-virtual_mailbox_maps = inline:{ demo@example.test=example.test/demo/ }
 virtual_uid_maps = static:$mail_uid
 virtual_gid_maps = static:$mail_gid
 EOT
     } > "$run/etc/main.cf"
 fi
 
-# Development ports: the service names of conf/master.cf, moved.
-sed -e 's/^smtp\([[:space:]]\{1,\}inet\)/127.0.0.1:2525\1/' \
+# TLS and AUTH (added once, also to a main.cf from before they existed).
+if ! grep -q '^# --- TLS and AUTH (make run) ---' "$run/etc/main.cf"; then
+    sed -i '/^virtual_mailbox_maps = inline:/d' "$run/etc/main.cf"
+    cat >> "$run/etc/main.cf" <<EOT
+
+# --- TLS and AUTH (make run) ---
+# Users and passwords: postern -c $run/etc user add|passwd|del|list
+virtual_mailbox_maps = lmdb:$run/etc/vmailbox
+smtpd_tls_cert_file = $run/etc/cert.pem
+smtpd_tls_key_file = $run/etc/key.pem
+smtpd_tls_security_level = may
+smtpd_tls_loglevel = 1
+smtpd_tls_received_header = yes
+smtpd_sender_login_maps = pcre:$run/etc/sender_logins
+EOT
+fi
+
+# A self-signed certificate for mail.example.test and 127.0.0.1.
+if [ ! -f "$run/etc/key.pem" ] || [ ! -f "$run/etc/cert.pem" ]; then
+    (umask 077; openssl req -x509 -newkey rsa:2048 -nodes -days 3650 \
+        -keyout "$run/etc/key.pem" -out "$run/etc/cert.pem" \
+        -subj "/CN=mail.example.test" \
+        -addext "subjectAltName=DNS:mail.example.test,IP:127.0.0.1" \
+        2>/dev/null)
+    chmod 644 "$run/etc/cert.pem"
+fi
+if [ ! -f "$run/etc/sender_logins" ]; then
+    cat > "$run/etc/sender_logins" <<'EOT'
+# Each address belongs to the login of the same name (postern user names
+# users by their address); used by reject_sender_login_mismatch.
+/^(.+)$/    $1
+EOT
+fi
+
+# Development ports: the service names of conf/master.cf, moved; the
+# demo checks that users send as themselves.
+sed -e 's/^#\(  -o smtpd_sender_restrictions=reject_sender_login_mismatch\)/\1/' \
+    -e 's/^smtp\([[:space:]]\{1,\}inet\)/127.0.0.1:2525\1/' \
     -e 's/^submission\([[:space:]]\{1,\}inet\)/127.0.0.1:2587\1/' \
     -e 's/^smtps\([[:space:]]\{1,\}inet\)/127.0.0.1:2465\1/' \
     -e 's/^pop3\([[:space:]]\{1,\}inet\)/127.0.0.1:2110\1/' \
@@ -63,6 +98,12 @@ sed -e 's/^smtp\([[:space:]]\{1,\}inet\)/127.0.0.1:2525\1/' \
     "$top/conf/master.cf" > "$run/etc/master.cf"
 
 postern="$build/bin/postern -c $run/etc"
+
+# The demo user and its password (demo), once.
+mkdir -p "$run/data"
+if ! $postern user list 2>/dev/null | grep -q '^demo@example.test '; then
+    echo demo | $postern user add demo@example.test >/dev/null
+fi
 cat <<EOT
 == Postern development instance
    config:  $run/etc (main.cf, master.cf)
@@ -71,12 +112,17 @@ cat <<EOT
    control: $postern status|reload|stop   (from another terminal)
    services (from master.cf):
 EOT
-grep -v '^[[:space:]]*#' "$run/etc/master.cf" | grep -v '^[[:space:]]*$' \
+grep -v '^[[:space:]]' "$run/etc/master.cf" | grep -v '^#' | grep -v '^$' \
     | awk '{ printf "     %-16s %-5s %s\n", $1, $2, $8 }'
 cat <<EOT
    try:     swaks --to demo@example.test --server 127.0.0.1:2525
             (the message lands in $run/mail/example.test/demo/new/)
             $postern queue list
+   mail client (Thunderbird-style), user demo@example.test, password demo:
+            SMTP 127.0.0.1:2587 STARTTLS, or 127.0.0.1:2465 SSL/TLS
+            swaks --server 127.0.0.1:2587 --tls --auth-user demo@example.test \\
+                  --auth-password demo --from demo@example.test --to someone@example.net
+            (the certificate is self-signed: $run/etc/cert.pem)
 EOT
 echo
 exec $postern start-fg
