@@ -55,7 +55,9 @@ int smtpd_tls_pre_init(void)
                   "may or encrypt)", var_smtpd_tls_security_level);
         return -1;
     }
-    if (smtpd_tls_level == SMTPD_TLS_NONE && !var_smtpd_tls_wrappermode)
+    /* sendmail -bs runs as the user, who may not read the keys. */
+    if ((smtpd_tls_level == SMTPD_TLS_NONE && !var_smtpd_tls_wrappermode)
+        || server_standalone())
         return 0;
     mandatory = smtpd_tls_level == SMTPD_TLS_ENCRYPT
         || var_smtpd_tls_wrappermode;
