@@ -197,7 +197,7 @@ def test_xclient_makes_an_outside_client(instance):
     port = start_smtpd(instance, smtpd_authorized_xclient_hosts="127.0.0.0/8",
                        mynetworks="127.0.0.0/8")
     with SMTPClient(port) as c:
-        assert "XCLIENT NAME ADDR PROTO HELO" in c.ehlo().lines
+        assert "XCLIENT NAME ADDR PROTO HELO LOGIN" in c.ehlo().lines
         assert c.cmd("XCLIENT ADDR=192.0.2.7 NAME=outside.example").line == \
             f"220 {HOSTNAME} ESMTP Postern"
         c.ehlo("outside.example")
