@@ -86,8 +86,10 @@ static void user_table(USER_TABLE *t)
 }
 
 /*
- * The entries of a postmap(1) source: each starts on a line that is not
- * blank, not a comment and not indented; indented lines continue it.
+ * The entries of a postmap(1) source, read as cfline/dict_source read
+ * them: blank lines and lines whose first non-blank character is '#' are
+ * skipped (also between an entry and its continuation lines); a line
+ * that starts with white space continues the entry before it.
  */
 typedef struct USER_ENTRY {
     size_t  start;                      /* byte offsets in the file */
@@ -103,6 +105,16 @@ typedef struct USER_SOURCE {
     int     exists;
     mode_t  mode;
 } USER_SOURCE;
+
+/* A line of the source that the table skips (blank or a comment). */
+static int user_line_skipped(const char *line, size_t len)
+{
+    size_t lead = 0;
+
+    while (lead < len && isspace((unsigned char) line[lead]))
+        lead++;
+    return lead == len || line[lead] == '#';
+}
 
 static void user_source_read(const char *path, USER_SOURCE *src)
 {
@@ -129,37 +141,45 @@ static void user_source_read(const char *path, USER_SOURCE *src)
     if (ferror(fp))
         msg_fatal("read %s: %m", path);
     fclose(fp);
+    /* As the table builder; the line scan below relies on it, too. */
+    if (memchr(src->text->data, 0, src->text->len) != NULL)
+        msg_fatal("%s: NUL byte in the file", path);
 
     while (pos < src->text->len) {
         const char *line = src->text->data + pos;
         size_t len = strcspn(line, "\n");
         size_t next = pos + len + (line[len] == '\n');
-        size_t lead = strspn(line, " \t");
+        size_t lead = 0;
 
-        if (lead > 0 && lead < len && cur) {
+        while (len > 0 && isspace((unsigned char) line[len - 1]))
+            len--;
+        while (lead < len && isspace((unsigned char) line[lead]))
+            lead++;
+        if (user_line_skipped(line, len)) {
+            /* blank or comment: neither ends nor continues an entry */
+        } else if (lead > 0 && cur) {
             /* A continuation line. */
-            char *joined;
             STRBUF *v = strbuf_alloc(64);
 
-            strbuf_printf(v, "%s %.*s", cur->value, (int) (len - lead),
-                          line + lead);
+            strbuf_printf(v, "%s%s%.*s", cur->value, *cur->value ? " " : "",
+                          (int) (len - lead), line + lead);
             free(cur->value);
-            joined = strbuf_export(&v);
-            cur->value = joined;
+            cur->value = strbuf_export(&v);
             cur->end = next;
-        } else if (lead == len || line[lead] == '#') {
-            cur = NULL;                 /* blank or comment */
         } else {
-            size_t klen = strcspn(line, " \t\n");
-            const char *val = line + klen;
+            const char *key = line + lead;
+            const char *val = key;
 
-            val += strspn(val, " \t");
+            while (val < line + len && !isspace((unsigned char) *val))
+                val++;
             src->entries = xreallocarray(src->entries, src->count + 1,
                                          sizeof(USER_ENTRY));
             cur = &src->entries[src->count++];
             cur->start = pos;
             cur->end = next;
-            cur->key = xstrndup(line, klen);
+            cur->key = xstrndup(key, (size_t) (val - key));
+            while (val < line + len && isspace((unsigned char) *val))
+                val++;
             cur->value = xstrndup(val, (size_t) (line + len - val));
         }
         pos = next;
@@ -203,6 +223,15 @@ static void user_source_commit(const USER_TABLE *t, const USER_SOURCE *src,
 
 static MATCH_LIST *user_domains;
 
+/* Does str hold a space or a control character (a table line breaker)? */
+static int user_has_ctl(const char *str)
+{
+    for (const unsigned char *cp = (const unsigned char *) str; *cp; cp++)
+        if (*cp <= ' ' || *cp == 0x7f)
+            return 1;
+    return 0;
+}
+
 /* Check USER@DOMAIN; returns the domain part. */
 static const char *user_check_address(const char *addr)
 {
@@ -210,10 +239,9 @@ static const char *user_check_address(const char *addr)
 
     if (at == NULL || at == addr || at[1] == 0)
         msg_fatal_status(2, "%s: expected USER@DOMAIN", addr);
-    for (const unsigned char *cp = (const unsigned char *) addr; *cp; cp++)
-        if (*cp <= ' ' || *cp == 0x7f || *cp == ':' || *cp == ',')
-            msg_fatal_status(2, "%s: an address without spaces, control "
-                             "characters, ':' or ','", addr);
+    if (user_has_ctl(addr) || strpbrk(addr, ":,"))
+        msg_fatal_status(2, "%s: an address without spaces, control "
+                         "characters, ':' or ','", addr);
     if (user_domains == NULL)
         user_domains = match_list_domains("virtual_mailbox_domains",
                                           var_virtual_mailbox_domains);
@@ -344,8 +372,8 @@ static int user_add(const char *addr, const char *mailbox)
                       (int) (strrchr(addr, '@') - addr), addr);
         strbuf_lower(box);
         mailbox = box->data;
-    } else if (*mailbox == '/' || strstr(mailbox, "..")
-               || strspn(mailbox, " \t") || strpbrk(mailbox, " \t\n")) {
+    } else if (*mailbox == 0 || *mailbox == '/' || strstr(mailbox, "..")
+               || user_has_ctl(mailbox)) {
         msg_fatal_status(2, "%s: the mailbox is a path under "
                          "virtual_mailbox_base, without spaces or \"..\"",
                          mailbox);
@@ -441,7 +469,16 @@ static int user_del(const char *addr)
                    e->value);
         listed = 1;
         strbuf_append(text, src.text->data + pos, e->start - pos);
-        pos = e->end;
+        /* Comments between the entry's lines stay. */
+        for (pos = e->start; pos < e->end;) {
+            const char *line = src.text->data + pos;
+            size_t len = strcspn(line, "\n");
+            size_t next = pos + len + (line[len] == '\n');
+
+            if (pos != e->start && user_line_skipped(line, len))
+                strbuf_append(text, line, next - pos);
+            pos = next;
+        }
     }
     if (!known && !listed)
         msg_fatal_status(1, "%s: no such user", addr);

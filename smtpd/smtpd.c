@@ -231,9 +231,11 @@ static void smtpd_redact_auth(STRBUF *peek)
     for (size_t pos = 0; pos < peek->len;) {
         const char *line = peek->data + pos;
         size_t len = strcspn(line, "\n");
+        /* Leading spaces, as the command parser skips them. */
+        size_t verb = strspn(line, " ");
 
-        if (strncasecmp(line, "AUTH ", 5) == 0) {
-            size_t keep = 5 + strspn(line + 5, " ");
+        if (strncasecmp(line + verb, "AUTH ", 5) == 0) {
+            size_t keep = verb + 5 + strspn(line + verb + 5, " ");
 
             keep += strcspn(line + keep, " \r\n");
             strbuf_truncate(peek, pos + keep);
@@ -268,7 +270,11 @@ static int smtpd_sync_violation(SMTPD_STATE *state, const char *after)
         if (got > 0)
             strbuf_append(peek, buf, (size_t) got);
     }
-    smtpd_redact_auth(peek);
+    /* After AUTH itself, what follows is the exchange: all of it. */
+    if (strcmp(after, "AUTH") == 0)
+        strbuf_set(peek, "[redacted]");
+    else
+        smtpd_redact_auth(peek);
     msg_info("improper command pipelining after %s from %s: %s", after,
              state->namaddr, peek->data);
     strbuf_free(&peek);

@@ -590,6 +590,8 @@ void deliver_log_format(STRBUF *out, const DELIVER_REQUEST *req,
     if (orig_to && *orig_to && strcasecmp(orig_to, to) != 0)
         strbuf_printf_append(out, ", orig_to=<%s>", orig_to);
     strbuf_printf_append(out, ", relay=%s", relay);
+    if (stats->conn_use > 1)
+        strbuf_printf_append(out, ", conn_use=%d", stats->conn_use);
     deliver_put_delay(out, ", delay=", &now, &req->arrival);
     deliver_put_delay(out, ", delays=", &req->active, &req->arrival);
     deliver_put_delay(out, "/", &stats->handoff, &req->active);
@@ -603,6 +605,9 @@ void deliver_log_format(STRBUF *out, const DELIVER_REQUEST *req,
     deliver_put_delay(out, "/", &now, xfer_start);
     strbuf_printf_append(out, ", dsn=%s, status=%s (%s)", dsn,
                          deliver_status_word(status), reason);
+    /* After the reason: log readers (pflogsumm) match up to status=. */
+    if (stats->tls && *stats->tls)
+        strbuf_printf_append(out, " tls=%s", stats->tls);
 }
 
 void deliver_log(const DELIVER_REQUEST *req, const char *to,

@@ -135,11 +135,14 @@ typedef struct DELIVER_STATS {
     struct timeval handoff;
     struct timeval conn_setup;
     struct timeval done;
+    int     conn_use;                   /* > 1: ", conn_use=N" after relay */
+    const char *tls;                    /* " tls=..." after the reason */
 } DELIVER_STATS;
 
 /*
- * Format "ID: to=<to>[, orig_to=<orig_to>], relay=RELAY, delay=D,
- * delays=a/b/c/d, dsn=X.Y.Z, status=sent|deferred|bounced (reason)" into
+ * Format "ID: to=<to>[, orig_to=<orig_to>], relay=RELAY[, conn_use=N],
+ * delay=D, delays=a/b/c/d, dsn=X.Y.Z, status=sent|deferred|bounced
+ * (reason)[ tls=PROTOCOL/CIPHER/TRUST]" into
  * out (replacing it).  orig_to is shown only when it is non-empty and
  * differs from to other than in case (Postfix).  Status 0 is "sent",
  * 4NN "deferred", 5NN "bounced".

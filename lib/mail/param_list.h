@@ -213,6 +213,10 @@ P_INT(relay_domains_reject_code, "554", 400, 599,
       "The reply code for reject_unauth_destination.")
 P_STR(relay_transport, "relay",
       "The transport for relay_domains.")
+P_STR(relayhost, "",
+      "The next hop for mail to other domains (default_transport and "
+      "relay_transport): [host]:port, host:port or a domain whose MX hosts "
+      "to use; empty: the recipient domain's MX hosts.")
 P_STR(sasl_db_path, "$data_directory/sasldb2",
       "Postern: the Cyrus SASL password store (sasldb) that SMTP AUTH, "
       "POP3 and IMAP check passwords against, kept by postern user. It "
@@ -223,12 +227,112 @@ P_STR(sasl_mech_list, "PLAIN LOGIN CRAM-MD5 SCRAM-SHA-256",
       "be installed (Debian's libsasl2-modules).")
 P_STR(sender_canonical_maps, "",
       "Tables that rewrite envelope and header senders in cleanup.")
+P_RAW(service_name, "",
+      "The master.cf service name of the running process, set by the "
+      "program itself. Read-only.")
 P_TIME(service_throttle_time, "60s", 's', 1, 86400,
        "How long master waits before it forks a service again after the "
        "service failed at start-up.")
 P_STR(setgid_group, "postdrop",
       "The group that owns maildrop/ and public/, so that the sendmail "
       "command can submit mail and reach public services.")
+P_BOOL(smtp_always_send_ehlo, "yes",
+       "Send EHLO even when the server's greeting does not say ESMTP.")
+P_TIME(smtp_connect_timeout, "30s", 's', 1, 3600,
+       "How long a TCP connection to a server may take.")
+P_TIME(smtp_connection_cache_time_limit, "2s", 's', 0, 3600,
+       "How long an smtp process keeps an idle connection open for the "
+       "next message to the same destination (0: never reuse).")
+P_INT(smtp_connection_reuse_count_limit, "0", 0, 1000000,
+      "How many deliveries one connection may serve (0: no limit).")
+P_TIME(smtp_connection_reuse_time_limit, "300s", 's', 1, 86400,
+       "How long after it was opened a connection may still be reused.")
+P_TIME(smtp_data_done_timeout, "600s", 's', 1, 86400,
+       "How long the server may take to answer the end of DATA.")
+P_TIME(smtp_data_init_timeout, "120s", 's', 1, 86400,
+       "How long the server may take to answer DATA.")
+P_TIME(smtp_data_xfer_timeout, "180s", 's', 1, 86400,
+       "How long sending one chunk of the message may take.")
+P_STR(smtp_helo_name, "$myhostname",
+      "The name the smtp client gives in EHLO and HELO.")
+P_TIME(smtp_helo_timeout, "300s", 's', 1, 86400,
+       "How long the server may take to greet and to answer EHLO/HELO.")
+P_TIME(smtp_mail_timeout, "300s", 's', 1, 86400,
+       "How long the server may take to answer MAIL FROM.")
+P_INT(smtp_mx_address_limit, "5", 0, 1000,
+      "The most addresses (of all MX hosts) tried per delivery (0: all).")
+P_INT(smtp_mx_session_limit, "2", 0, 1000,
+      "The most servers that accept a session tried per delivery "
+      "(0: no limit).")
+P_BOOL(smtp_never_send_ehlo, "no",
+       "Send HELO, never EHLO.")
+P_TIME(smtp_quit_timeout, "300s", 's', 1, 86400,
+       "How long the server may take to answer QUIT.")
+P_TIME(smtp_rcpt_timeout, "300s", 's', 1, 86400,
+       "How long the server may take to answer RCPT TO.")
+P_TIME(smtp_rset_timeout, "20s", 's', 1, 86400,
+       "How long the server may take to answer RSET.")
+P_BOOL(smtp_sasl_auth_enable, "no",
+       "Log in to servers listed in smtp_sasl_password_maps (SMTP AUTH to "
+       "a smarthost).")
+P_STR(smtp_sasl_mechanism_filter, "",
+      "The SASL mechanisms the smtp client may use (empty: any the server "
+      "offers).")
+P_STR(smtp_sasl_password_maps, "",
+      "Tables from a next hop ([host]:port, [host], host, domain) to "
+      "username:password.")
+P_STR(smtp_sasl_security_options, "noplaintext, noanonymous",
+      "SASL mechanism restrictions without TLS: no plaintext passwords.")
+P_STR(smtp_sasl_tls_security_options, "noanonymous",
+      "SASL mechanism restrictions over TLS. Postern: noanonymous, so "
+      "PLAIN and LOGIN work over TLS (Postfix: "
+      "$smtp_sasl_security_options).")
+P_BOOL(smtp_skip_5xx_greeting, "yes",
+       "Try the next server after a 5xx greeting instead of bouncing.")
+P_TIME(smtp_starttls_timeout, "300s", 's', 1, 86400,
+       "How long the TLS handshake may take.")
+P_STR(smtp_tls_CAfile, "",
+      "Trust anchors (PEM) for verifying servers' certificates.")
+P_STR(smtp_tls_CApath, "",
+      "A directory of trust anchors (c_rehash format).")
+P_STR(smtp_tls_cert_file, "",
+      "A client certificate to present to servers that ask (optional).")
+P_STR(smtp_tls_ciphers, "medium",
+      "The cipher grade with opportunistic TLS: high or medium.")
+P_STR(smtp_tls_exclude_ciphers, "",
+      "Ciphers or OpenSSL cipher aliases never to use.")
+P_STR(smtp_tls_key_file, "$smtp_tls_cert_file",
+      "The private key of smtp_tls_cert_file.")
+P_INT(smtp_tls_loglevel, "1", 0, 4,
+      "TLS logging: 0 failures only, 1 a line per TLS session "
+      "(\"Verified TLS connection established to ...\"). Postern: 1 "
+      "(Postfix: 0).")
+P_STR(smtp_tls_mandatory_ciphers, "medium",
+      "The cipher grade when TLS is required (encrypt, verify, secure).")
+P_STR(smtp_tls_mandatory_exclude_ciphers, "",
+      "Further ciphers never to use when TLS is required.")
+P_STR(smtp_tls_mandatory_protocols, ">=TLSv1.2",
+      "The TLS versions allowed when TLS is required. Postern: TLS 1.2 "
+      "and 1.3 (Postfix: >=TLSv1).")
+P_STR(smtp_tls_policy_maps, "",
+      "Per next hop TLS policy: a table from [host]:port, [host], domain, "
+      ".parent-domain to a level and attributes (match=, protocols=, "
+      "ciphers=).")
+P_STR(smtp_tls_protocols, ">=TLSv1",
+      "The TLS versions allowed with opportunistic TLS.")
+P_STR(smtp_tls_secure_cert_match, "nexthop, dot-nexthop",
+      "What a certificate must match at level secure: nexthop (the "
+      "domain), dot-nexthop (its subdomains), hostname, or literal names.")
+P_STR(smtp_tls_security_level, "may",
+      "TLS in the smtp client: none, may (opportunistic: TLS when offered, "
+      "any certificate), encrypt (TLS required), verify (and a certificate "
+      "that verifies and matches smtp_tls_verify_cert_match), secure (and "
+      "matches smtp_tls_secure_cert_match). Postern: may (Postfix: empty).")
+P_TIME(smtp_tls_session_cache_timeout, "3600s", 's', 0, 8640000,
+       "How long the smtp client keeps TLS sessions to resume (0: none).")
+P_STR(smtp_tls_verify_cert_match, "hostname",
+      "What a certificate must match at level verify: hostname (the MX "
+      "host name), nexthop, dot-nexthop, or literal names.")
 P_STR(smtpd_authorized_xclient_hosts, "",
       "Clients that may use the XCLIENT command to override the client "
       "address, name, HELO and protocol (for tests and front-end proxies).")

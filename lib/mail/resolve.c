@@ -106,6 +106,10 @@ int resolve_addr(const char *addr, RESOLVE_REPLY *r, STRBUF *err)
         class_transport = var_default_transport;
     }
     resolve_split(class_transport, r);
+    /* relayhost: the next hop of mail to other domains (Postfix). */
+    if ((r->class == RESOLVE_RELAY || r->class == RESOLVE_DEFAULT)
+        && r->nexthop->len == 0 && *var_relayhost)
+        strbuf_set(r->nexthop, var_relayhost);
     if (from_table->len) {
         RESOLVE_REPLY *t = resolve_reply_alloc();
 

@@ -6,8 +6,9 @@
  * first (transport:nexthop, either part may be empty); otherwise the
  * domain's class: mydestination -> $local_transport, virtual_mailbox_domains
  * -> $virtual_transport, relay_domains -> $relay_transport, anything else
- * -> $default_transport.  An empty next hop means the recipient domain
- * ($myhostname for local).
+ * -> $default_transport.  The next hop of the last two is $relayhost when
+ * set; a transport_maps next hop wins over both.  An empty next hop means
+ * the recipient domain ($myhostname for local).
  */
 #ifndef POSTERN_RESOLVE_H
 #define POSTERN_RESOLVE_H

@@ -21,6 +21,7 @@
 #include "util/argv.h"
 #include "util/events.h"
 #include "util/msg.h"
+#include "util/stream.h"
 #include "util/strnum.h"
 #include "util/xmalloc.h"
 
@@ -196,18 +197,32 @@ static void server_single_loop(void)
         pfds[i].fd = MASTER_LISTEN_FD + i;
         pfds[i].events = POLLIN;
     }
+    long long idle_end = stream_now_ms() + var_max_idle * 1000LL;
+
     for (;;) {
+        long long now;
+        int wait;
         int rc;
 
         if (server_stop_flag)
             break;
-        rc = poll(pfds, (nfds_t) server_nsock, var_max_idle * 1000);
+        now = stream_now_ms();
+        wait = (int) (idle_end > now ? idle_end - now : 0);
+        if (server_ops->idle) {
+            int want = server_ops->idle();
+
+            if (want > 0 && want < wait)
+                wait = want;
+        }
+        rc = poll(pfds, (nfds_t) server_nsock, wait);
         if (rc < 0) {
             if (errno == EINTR)
                 continue;
             msg_fatal("poll: %m");
         }
         if (rc == 0) {
+            if (stream_now_ms() < idle_end)
+                continue;               /* the idle hook's turn */
             if (msg_verbose)
                 msg_info("idle timeout -- exiting");
             break;
@@ -232,6 +247,7 @@ static void server_single_loop(void)
                 server_exit();
             }
             server_report(MASTER_STAT_AVAIL);
+            idle_end = stream_now_ms() + var_max_idle * 1000LL;
         }
     }
     free(pfds);
@@ -399,6 +415,9 @@ void server_main(int argc, char **argv, const SERVER_OPS *ops)
         const char *error;
 
         strbuf_printf(assign, "process_name=%s", msg_progname());
+        argv_add(overrides, assign->data);
+        /* For master.cf's "-o syslog_name=postern/$service_name". */
+        strbuf_printf(assign, "service_name=%s", server_name);
         argv_add(overrides, assign->data);
         strbuf_free(&assign);
         params_load(config_dir, overrides, 0);

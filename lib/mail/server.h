@@ -52,6 +52,12 @@ typedef struct SERVER_OPS {
     /* SERVER_EVENT trigger services: up to 64 bytes a poker sent. */
     void    (*trigger)(const char *buf, size_t len, const char *service,
                        char **argv);
+    /*
+     * SERVER_SINGLE, optional: called between clients; returns in how many
+     * milliseconds it wants to be called again (0: not before the next
+     * client).  The smtp client closes its cached connections here.
+     */
+    int     (*idle)(void);
     /* Before a normal exit. */
     void    (*pre_exit)(void);
 } SERVER_OPS;

@@ -8,7 +8,7 @@
 #include <sasl/sasl.h>
 #include <sasl/saslutil.h>
 
-#include "sasl/xsasl.h"
+#include "sasl/xsasl_int.h"
 #include "util/argv.h"
 #include "util/msg.h"
 #include "util/xmalloc.h"
@@ -67,7 +67,7 @@ static int xsasl_getconfpath(void *context, const char **path)
  * verification failed") duplicate the caller's log line and go to the
  * verbose log only; it never passes a password here.
  */
-static int xsasl_log(void *context, int level, const char *message)
+int xsasl_log(void *context, int level, const char *message)
 {
     (void) context;
     switch (level) {
@@ -87,10 +87,6 @@ static int xsasl_log(void *context, int level, const char *message)
     return SASL_OK;
 }
 
-typedef int (*XSASL_CB_FN)(void);
-
-/* libsasl2 takes every callback as int (*)(void); via void (*)(void). */
-#define XSASL_CB(fn)    ((XSASL_CB_FN) (void (*)(void)) (fn))
 
 static sasl_callback_t xsasl_callbacks[] = {
     {SASL_CB_GETOPT, XSASL_CB(xsasl_getopt), NULL},
@@ -224,10 +220,7 @@ void xsasl_session_free(XSASL_SESS **sessp)
         return;
     sasl_dispose(&sess->conn);
     free(sess->method);
-    /* Decoded responses may hold a password: wipe before freeing. */
-    if (sess->decoded->size)
-        memset(sess->decoded->data, 0, sess->decoded->size);
-    strbuf_free(&sess->decoded);
+    xsasl_wipe_free(&sess->decoded);
     strbuf_free(&sess->mechs);
     free(sess);
     *sessp = NULL;
@@ -236,14 +229,29 @@ void xsasl_session_free(XSASL_SESS **sessp)
 int xsasl_session_tls(XSASL_SESS *sess, int ssf, const char *sec_opts,
                       STRBUF *why)
 {
+    if (xsasl_external_ssf(sess->conn, ssf, why) < 0)
+        return -1;
+    return xsasl_set_sec(sess, sec_opts, why);
+}
+
+int xsasl_external_ssf(sasl_conn_t *conn, int ssf, STRBUF *why)
+{
     sasl_ssf_t ext = (sasl_ssf_t) (ssf > 0 ? ssf : 1);
 
-    if (sasl_setprop(sess->conn, SASL_SSF_EXTERNAL, &ext) != SASL_OK) {
+    if (sasl_setprop(conn, SASL_SSF_EXTERNAL, &ext) != SASL_OK) {
         strbuf_printf(why, "cannot tell SASL about TLS: %s",
-                      sasl_errdetail(sess->conn));
+                      sasl_errdetail(conn));
         return -1;
     }
-    return xsasl_set_sec(sess, sec_opts, why);
+    return 0;
+}
+
+void xsasl_wipe_free(STRBUF **bufp)
+{
+    /* Decoded responses may hold a password: wipe before freeing. */
+    if ((*bufp)->size)
+        memset((*bufp)->data, 0, (*bufp)->size);
+    strbuf_free(bufp);
 }
 
 const char *xsasl_session_mechs(XSASL_SESS *sess)
@@ -260,25 +268,30 @@ const char *xsasl_session_mechs(XSASL_SESS *sess)
     return sess->mechs->data;
 }
 
-/* Base64 text to bytes in sess->decoded; -1 when it is not base64. */
-static int xsasl_decode(XSASL_SESS *sess, const char *b64)
+/* Base64 text to bytes in out; -1 when it is not base64. */
+int xsasl_decode64(const char *b64, STRBUF *out)
 {
     size_t in_len = strlen(b64);
     unsigned out_len;
 
-    strbuf_truncate(sess->decoded, 0);
+    strbuf_truncate(out, 0);
     if (in_len == 0)
         return 0;
-    strbuf_reserve(sess->decoded, in_len / 4 * 3 + 4);
-    if (sasl_decode64(b64, (unsigned) in_len, sess->decoded->data,
+    strbuf_reserve(out, in_len / 4 * 3 + 4);
+    if (sasl_decode64(b64, (unsigned) in_len, out->data,
                       (unsigned) (in_len / 4 * 3 + 4), &out_len) != SASL_OK)
         return -1;
-    sess->decoded->len = out_len;
-    sess->decoded->data[out_len] = 0;
+    out->len = out_len;
+    out->data[out_len] = 0;
     return 0;
 }
 
-static void xsasl_encode(const char *data, unsigned len, STRBUF *out)
+static int xsasl_decode(XSASL_SESS *sess, const char *b64)
+{
+    return xsasl_decode64(b64, sess->decoded);
+}
+
+void xsasl_encode64(const char *data, unsigned len, STRBUF *out)
 {
     unsigned size = (len + 2) / 3 * 4 + 1;
     unsigned out_len;
@@ -286,7 +299,7 @@ static void xsasl_encode(const char *data, unsigned len, STRBUF *out)
     strbuf_truncate(out, 0);
     strbuf_reserve(out, size);
     if (sasl_encode64(data, len, out->data, size, &out_len) != SASL_OK)
-        msg_panic("xsasl_encode: buffer too small");
+        msg_panic("xsasl_encode64: buffer too small");
     out->len = out_len;
     out->data[out_len] = 0;
 }
@@ -303,7 +316,7 @@ static int xsasl_result(XSASL_SESS *sess, int rc, const char *data,
     case SASL_OK:
         return XSASL_DONE;
     case SASL_CONTINUE:
-        xsasl_encode(data ? data : "", data ? len : 0, out);
+        xsasl_encode64(data ? data : "", data ? len : 0, out);
         return XSASL_MORE;
     case SASL_NOMECH:
     case SASL_TOOWEAK:

@@ -103,4 +103,39 @@ int     xsasl_user_set(const char *user, const char *password, STRBUF *why);
 int     xsasl_user_delete(const char *user, STRBUF *why);
 int     xsasl_user_exists(const char *user, STRBUF *why);
 
+/* --- the client side (smtp to a smarthost) ---------------------------- */
+
+typedef struct XSASL_CLNT XSASL_CLNT;
+
+/* Once per process, before chroot; -1 with the reason in why. */
+int     xsasl_client_init(STRBUF *why);
+
+/*
+ * A client session to server_host for service ("smtp") with a user name
+ * and password; sec_opts as for the server side.  NULL with why.
+ */
+XSASL_CLNT *xsasl_client_new(const char *service, const char *server_host,
+                             const char *user, const char *password,
+                             const char *sec_opts, STRBUF *why);
+void    xsasl_client_free(XSASL_CLNT **clntp);
+
+/* TLS is on: under these (TLS) security options; -1 when they are bad. */
+int     xsasl_client_tls(XSASL_CLNT *clnt, int ssf, const char *sec_opts,
+                         STRBUF *why);
+
+/*
+ * Choose a mechanism from the server's list (filtered by mech_filter,
+ * space-separated, "" for any) and make the initial response.  On
+ * XSASL_DONE or XSASL_MORE: mech is set, and init holds the initial
+ * response in base64 ("=" for an empty one) or is empty when there is
+ * none to send.  XSASL_NOMECH when no mechanism is acceptable.
+ */
+int     xsasl_client_start(XSASL_CLNT *clnt, const char *server_mechs,
+                           const char *mech_filter, STRBUF *mech,
+                           STRBUF *init, STRBUF *why);
+
+/* Answer a base64 challenge: XSASL_MORE/DONE with out, or a failure. */
+int     xsasl_client_step(XSASL_CLNT *clnt, const char *challenge,
+                          STRBUF *out, STRBUF *why);
+
 #endif

@@ -19,6 +19,7 @@
 #ifndef POSTERN_TLS_H
 #define POSTERN_TLS_H
 
+#include "util/argv.h"
 #include "util/strbuf.h"
 #include "util/stream.h"
 
@@ -59,6 +60,54 @@ void    tls_server_free(TLS_SERVER **srvp);
  */
 TLS_SESS *tls_server_start(TLS_SERVER *srv, STREAM *s, int timeout,
                            STRBUF *why);
+
+/* --- the client side ------------------------------------------------ */
+
+typedef struct TLS_CLIENT TLS_CLIENT;
+
+typedef struct TLS_CLIENT_CONF {
+    const char *origin;                 /* for messages: "smtp" */
+    const char *CAfile;                 /* trust anchors; may be "" */
+    const char *CApath;
+    const char *cert_file;              /* a client certificate; may be "" */
+    const char *key_file;
+    const char *protocols;
+    const char *cipher_grade;
+    const char *high_cipherlist;
+    const char *medium_cipherlist;
+    const char *exclude_ciphers;
+    const char *groups;
+    int     session_cache;              /* keep sessions for resumption */
+} TLS_CLIENT_CONF;
+
+TLS_CLIENT *tls_client_create(const TLS_CLIENT_CONF *conf, STRBUF *why);
+void    tls_client_free(TLS_CLIENT **clntp);
+
+/*
+ * Handshake as a client on s->fd.  servername: for SNI (NULL: none);
+ * match: names one of which the certificate must carry (NULL: no name
+ * check; the chain is still checked and reported); cache_key: where a
+ * session from an earlier connection may be resumed from (NULL: never).
+ * The handshake succeeds whatever the certificate: the caller decides
+ * with tls_session_trusted()/tls_session_verified() whether that is
+ * good enough for its security level.
+ */
+TLS_SESS *tls_client_start(TLS_CLIENT *clnt, STREAM *s, int timeout,
+                           const char *servername, const ARGV *match,
+                           const char *cache_key, STRBUF *why);
+
+/* Client: the chain verified against the trust anchors. */
+int     tls_session_trusted(const TLS_SESS *sess);
+
+/* Client: trusted, and the certificate matches one of the names. */
+int     tls_session_verified(const TLS_SESS *sess);
+
+/* Client: why the certificate was not verified ("" when it was). */
+const char *tls_session_verify_error(const TLS_SESS *sess);
+
+/* Client: the peer certificate's subject and issuer CN ("" if none). */
+void    tls_session_peer_names(const TLS_SESS *sess, STRBUF *subject,
+                               STRBUF *issuer);
 
 /*
  * Send close_notify (without waiting for the peer's), detach from the

@@ -399,6 +399,7 @@ void tls_session_free(TLS_SESS **sessp, STREAM *s)
     if (s->io_ctx == sess)
         stream_set_io(s, NULL, NULL);
     SSL_free(sess->ssl);
+    free(sess->key_copy);
     free(sess);
     *sessp = NULL;
 }

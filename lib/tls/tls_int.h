@@ -14,6 +14,7 @@ struct TLS_SESS {
     int     server;                     /* our side */
     int     verify_result;              /* client: X509_V_OK... */
     int     name_checked;               /* client: names were given */
+    char   *key_copy;                   /* client: the session cache key */
     char    error[256];                 /* the last OpenSSL error */
 };
 
