@@ -3,7 +3,7 @@
 # only those missing.  Runs apt-get update first, because a fresh machine's
 # package lists are empty or stale.  Root runs apt-get; others go through sudo.
 #
-# Services in these packages (postfix, nsd, ...) are only used as test peers
+# Services in these packages (postfix, nsd, dovecot, ...) are only used as test peers
 # and are started by the tests themselves; a policy-rc.d keeps apt from
 # starting them system-wide during the install.
 set -eu
@@ -18,7 +18,7 @@ libspf2-dev libopendkim-dev libopendmarc-dev publicsuffix
 libcmocka-dev
 python3 python3-pytest python3-dnspython python3-dkim
 postfix postfix-lmdb postfix-pcre pflogsumm swaks libnet-ssleay-perl
-nsd
+nsd dovecot-lmtpd
 "
 
 missing=""
