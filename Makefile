@@ -69,12 +69,13 @@ showq_SRCS    := $(wildcard showq/*.c)
 local_SRCS    := $(wildcard local/*.c)
 qmgr_SRCS     := $(wildcard qmgr/*.c)
 smtp_SRCS     := $(wildcard smtp/*.c)
+pop3d_SRCS    := $(wildcard pop3d/*.c)
 # lmtp is the smtp program under another name (Postfix does the same).
 lmtp_SRCS     := $(smtp_SRCS)
 
 BIN_PROGRAMS     := $(call present,postern sendmail)
 LIBEXEC_PROGRAMS := $(call present,master anvil cleanup smtpd pickup showq qmgr \
-                                   postdrop local smtp lmtp)
+                                   postdrop local smtp lmtp pop3d)
 
 # Test-only programs (fixtures), never installed.
 TEST_PROGRAMS := $(BUILD)/tests/libexec/testsvc $(BUILD)/tests/libexec/anvilc \

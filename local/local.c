@@ -387,15 +387,7 @@ static void local_pre_init(const char *service, char **argv)
     }
     local_tables.alias_maps = maps_open("alias_maps", var_alias_maps,
                                         DICT_FLAG_DEFAULT);
-    local_tables.vmailbox_maps = maps_open("virtual_mailbox_maps",
-                                           var_virtual_mailbox_maps,
-                                           DICT_FLAG_DEFAULT);
-    local_tables.vuid_maps = maps_open("virtual_uid_maps",
-                                       var_virtual_uid_maps,
-                                       DICT_FLAG_DEFAULT);
-    local_tables.vgid_maps = maps_open("virtual_gid_maps",
-                                       var_virtual_gid_maps,
-                                       DICT_FLAG_DEFAULT);
+    vmailbox_maps_open(&local_tables.vmailbox);
     local_tables.mydestination = match_list_domains("mydestination",
                                                     var_mydestination);
     local_tables.vmailbox_domains =
@@ -406,9 +398,7 @@ static void local_pre_init(const char *service, char **argv)
 static void local_pre_exit(void)
 {
     maps_free(&local_tables.alias_maps);
-    maps_free(&local_tables.vmailbox_maps);
-    maps_free(&local_tables.vuid_maps);
-    maps_free(&local_tables.vgid_maps);
+    vmailbox_maps_free(&local_tables.vmailbox);
     match_list_free(&local_tables.mydestination);
     match_list_free(&local_tables.vmailbox_domains);
 }

@@ -19,6 +19,7 @@
 #include "mail/maps.h"
 #include "mail/match_list.h"
 #include "mail/queue_file.h"
+#include "mail/vmailbox.h"
 #include "util/argv.h"
 #include "util/htable.h"
 #include "util/strbuf.h"
@@ -31,9 +32,7 @@
 /* Tables and lists, opened once (pre_init, as root). */
 typedef struct LOCAL_TABLES {
     MAPS   *alias_maps;
-    MAPS   *vmailbox_maps;
-    MAPS   *vuid_maps;
-    MAPS   *vgid_maps;
+    VMAILBOX_MAPS vmailbox;             /* virtual_mailbox/uid/gid_maps */
     MATCH_LIST *mydestination;
     MATCH_LIST *vmailbox_domains;
 } LOCAL_TABLES;

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "local.h"
+#include "mail/server.h"
 #include "mail/params.h"
 #include "util/msg.h"
 #include "util/xmalloc.h"
@@ -84,26 +85,7 @@ void local_priv_free(LOCAL_PRIV **privp)
  */
 static int local_become(const LOCAL_PRIV *priv)
 {
-    gid_t groups[2];
-    size_t ngroups = 1;
-
-    groups[0] = priv->gid;
-    if (priv->extra_gid != (gid_t) -1 && priv->extra_gid != priv->gid)
-        groups[ngroups++] = priv->extra_gid;
-    if (setgroups(ngroups, groups) < 0 || setgid(priv->gid) < 0
-        || setuid(priv->uid) < 0) {
-        msg_warn("cannot become uid %ld gid %ld: %m", (long) priv->uid,
-                 (long) priv->gid);
-        return -1;
-    }
-    if (getuid() != priv->uid || geteuid() != priv->uid
-        || getgid() != priv->gid || getegid() != priv->gid
-        || (priv->uid != 0 && setuid(0) == 0)) {
-        msg_warn("privilege switch to uid %ld gid %ld did not take effect",
-                 (long) priv->uid, (long) priv->gid);
-        return -1;
-    }
-    return 0;
+    return server_become(priv->uid, priv->gid, priv->extra_gid, NULL);
 }
 
 /*

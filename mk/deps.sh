@@ -18,7 +18,7 @@ libspf2-dev libopendkim-dev libopendmarc-dev publicsuffix
 libcmocka-dev
 python3 python3-pytest python3-dnspython python3-dkim
 postfix postfix-lmdb postfix-pcre pflogsumm swaks libnet-ssleay-perl
-nsd dovecot-lmtpd
+nsd dovecot-lmtpd dovecot-pop3d fetchmail curl
 "
 
 missing=""

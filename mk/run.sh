@@ -122,6 +122,9 @@ cat <<EOT
             SMTP 127.0.0.1:2587 STARTTLS, or 127.0.0.1:2465 SSL/TLS
             swaks --server 127.0.0.1:2587 --tls --auth-user demo@example.test \\
                   --auth-password demo --from demo@example.test --to someone@example.net
+            POP3 127.0.0.1:2110 STARTTLS, or 127.0.0.1:2995 SSL/TLS
+            curl -u demo@example.test:demo pop3://127.0.0.1:2110/1 \\
+                 --ssl-reqd -k
             (the certificate is self-signed: $run/etc/cert.pem)
 EOT
 echo

@@ -192,6 +192,39 @@ P_STR(parent_domain_matches_subdomains,
       "debug_peer_list,fast_flush_domains,mynetworks,permit_mx_backup_networks,qmqpd_authorized_clients,relay_domains,smtpd_access_maps",
       "The parameters where a domain also matches its subdomains; the "
       "others need .domain to match subdomains.")
+P_TIME(pop3d_auth_failure_delay, "2s", 's', 0, 60,
+      "How long pop3d waits before it answers a failed login.")
+P_INT(pop3d_auth_failure_limit, "3", 1, 1000,
+      "Failed logins after which pop3d disconnects the client.")
+P_STR(pop3d_banner, "$myhostname POP3 server ready",
+      "The text after +OK in pop3d's greeting.")
+P_INT(pop3d_error_limit, "20", 1, 1000,
+      "Invalid commands after which pop3d disconnects the client.")
+P_STR(pop3d_sasl_security_options, "noanonymous",
+      "SASL security options of pop3d before TLS (as "
+      "smtpd_sasl_security_options).")
+P_STR(pop3d_sasl_tls_security_options, "$pop3d_sasl_security_options",
+      "SASL security options of pop3d over TLS.")
+P_TIME(pop3d_timeout, "600s", 's', 1, 86400,
+      "How long pop3d waits for a client command (RFC 1939 asks for at "
+      "least 10 minutes).")
+P_BOOL(pop3d_tls_auth_only, "yes",
+      "Refuse USER/PASS and plaintext SASL mechanisms before TLS.")
+P_STR(pop3d_tls_cert_file, "$smtpd_tls_cert_file",
+      "pop3d's RSA certificate (PEM, with its chain).")
+P_STR(pop3d_tls_chain_files, "$smtpd_tls_chain_files",
+      "pop3d's keys and certificate chains, as smtpd_tls_chain_files.")
+P_STR(pop3d_tls_eccert_file, "$smtpd_tls_eccert_file",
+      "pop3d's ECDSA certificate (PEM).")
+P_STR(pop3d_tls_eckey_file, "$smtpd_tls_eckey_file",
+      "The private key of pop3d_tls_eccert_file.")
+P_STR(pop3d_tls_key_file, "$smtpd_tls_key_file",
+      "The private key of pop3d_tls_cert_file.")
+P_STR(pop3d_tls_security_level, "may",
+      "none: no STLS; may: STLS offered; encrypt: nothing but CAPA, STLS "
+      "and QUIT before TLS.")
+P_BOOL(pop3d_tls_wrappermode, "no",
+      "TLS from the first byte (the pop3s service, port 995).")
 P_RAW(process_name, "",
       "The name of the running program, set by the program itself. Read-only.")
 P_INT(qmgr_message_active_limit, "20000", 1, 10000000,

@@ -68,6 +68,23 @@ static void server_sigterm(int sig)
             (void) close(MASTER_LISTEN_FD + i);
 }
 
+void server_child_detach(void)
+{
+    struct sigaction sa;
+
+    for (int i = 0; i < server_nsock; i++)
+        (void) close(MASTER_LISTEN_FD + i);
+    if (server_status_ok)
+        (void) close(MASTER_STATUS_FD);
+    server_nsock = 0;
+    server_status_ok = 0;
+    /* The parent finishes the session; a child just goes. */
+    memset(&sa, 0, sizeof(sa));
+    sigemptyset(&sa.sa_mask);
+    sa.sa_handler = SIG_DFL;
+    sigaction(SIGTERM, &sa, NULL);
+}
+
 /* Tell master we are busy or free; exit if master is gone. */
 static void server_report(int status)
 {
@@ -98,11 +115,41 @@ static void server_exit(void)
     exit(0);
 }
 
+int server_become(uid_t uid, gid_t gid, gid_t extra_gid, const char *root_dir)
+{
+    gid_t groups[2];
+    size_t ngroups = 1;
+
+    if (root_dir) {
+        if (chroot(root_dir) < 0) {
+            msg_warn("chroot %s: %m", root_dir);
+            return -1;
+        }
+        if (chdir("/") < 0) {
+            msg_warn("chdir / in chroot %s: %m", root_dir);
+            return -1;
+        }
+    }
+    groups[0] = gid;
+    if (extra_gid != (gid_t) -1 && extra_gid != gid)
+        groups[ngroups++] = extra_gid;
+    if (setgroups(ngroups, groups) < 0 || setgid(gid) < 0 || setuid(uid) < 0) {
+        msg_warn("cannot become uid %ld gid %ld: %m", (long) uid, (long) gid);
+        return -1;
+    }
+    /* Verify: no way back to root, and every id is the one we asked for. */
+    if (getuid() != uid || geteuid() != uid || getgid() != gid
+        || getegid() != gid || (uid != 0 && setuid(0) == 0)) {
+        msg_warn("privilege switch to uid %ld gid %ld did not take effect",
+                 (long) uid, (long) gid);
+        return -1;
+    }
+    return 0;
+}
+
 void server_drop_privileges(const char *user, const char *root_dir)
 {
     struct passwd *pw = NULL;
-    uid_t uid;
-    gid_t gid;
 
     if (user) {
         if ((pw = getpwnam(user)) == NULL)
@@ -110,28 +157,13 @@ void server_drop_privileges(const char *user, const char *root_dir)
         if (pw->pw_uid == 0)
             msg_fatal("mail_owner %s must not be a privileged account", user);
     }
-    uid = pw ? pw->pw_uid : 0;
-    gid = pw ? pw->pw_gid : 0;
-    if (root_dir) {
-        if (chroot(root_dir) < 0)
+    if (pw == NULL) {
+        if (root_dir && (chroot(root_dir) < 0 || chdir("/") < 0))
             msg_fatal("chroot %s: %m", root_dir);
-        if (chdir("/") < 0)
-            msg_fatal("chdir / in chroot %s: %m", root_dir);
-    }
-    if (pw == NULL)
         return;
-    if (setgroups(1, &gid) < 0)
-        msg_fatal("setgroups %ld: %m", (long) gid);
-    if (setgid(gid) < 0)
-        msg_fatal("setgid %ld: %m", (long) gid);
-    if (setuid(uid) < 0)
-        msg_fatal("setuid %ld: %m", (long) uid);
-    /* Verify: no way back to root, and every id is the one we asked for. */
-    if (getuid() != uid || geteuid() != uid || getgid() != gid
-        || getegid() != gid)
-        msg_fatal("privilege switch to %s did not take effect", user);
-    if (setuid(0) == 0)
-        msg_fatal("could switch back to root after dropping privileges");
+    }
+    if (server_become(pw->pw_uid, pw->pw_gid, (gid_t) -1, root_dir) < 0)
+        msg_fatal("cannot run as %s", user);
 }
 
 /* Numeric address and port of an inet socket address; else unchanged. */

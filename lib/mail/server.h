@@ -24,6 +24,7 @@
 #define POSTERN_SERVER_H
 
 #include <netinet/in.h>
+#include <sys/types.h>
 #include <sys/socket.h>
 
 typedef struct SERVER_CLIENT {
@@ -65,6 +66,13 @@ typedef struct SERVER_OPS {
 void    server_main(int argc, char **argv, const SERVER_OPS *ops)
         __attribute__((noreturn));
 
+/*
+ * In a process forked to serve part of a session: close the listeners
+ * and master's status pipe (only the parent talks to master), and let
+ * SIGTERM end it at once.
+ */
+void    server_child_detach(void);
+
 /* The service name (-n) and whether a stop was requested (SIGTERM). */
 const char *server_service_name(void);
 int     server_stopping(void);
@@ -88,5 +96,13 @@ int     server_standalone(void);
  * delivery agent's per-user switch.
  */
 void    server_drop_privileges(const char *user, const char *root_dir);
+
+/*
+ * The same for any ids, not fatal: chroot (if root_dir), then become
+ * uid/gid (plus extra_gid unless it is -1), verified.  0, or -1 after a
+ * warning.
+ */
+int     server_become(uid_t uid, gid_t gid, gid_t extra_gid,
+                      const char *root_dir);
 
 #endif
