@@ -68,6 +68,17 @@ smtpd_sender_login_maps = pcre:$run/etc/sender_logins
 EOT
 fi
 
+# Relaying out (added once): mail for example.net goes to a local
+# smtp-sink that this script starts on 127.0.0.1:2526, through the smtp
+# transport; every other remote domain by MX lookup, as in production.
+if ! grep -q '^# --- relaying (make run) ---' "$run/etc/main.cf"; then
+    cat >> "$run/etc/main.cf" <<EOT
+
+# --- relaying (make run) ---
+transport_maps = inline:{ example.net=smtp:[127.0.0.1]:2526 }
+EOT
+fi
+
 # A self-signed certificate for mail.example.test and 127.0.0.1.
 if [ ! -f "$run/etc/key.pem" ] || [ ! -f "$run/etc/cert.pem" ]; then
     (umask 077; openssl req -x509 -newkey rsa:2048 -nodes -days 3650 \
@@ -121,11 +132,33 @@ cat <<EOT
    mail client (Thunderbird-style), user demo@example.test, password demo:
             SMTP 127.0.0.1:2587 STARTTLS, or 127.0.0.1:2465 SSL/TLS
             swaks --server 127.0.0.1:2587 --tls --auth-user demo@example.test \\
-                  --auth-password demo --from demo@example.test --to someone@example.net
+                  --auth-password demo --from demo@example.test --to bob@example.net
+            (relayed to the smtp-sink on 127.0.0.1:2526: $run/sink/)
             POP3 127.0.0.1:2110 STARTTLS, or 127.0.0.1:2995 SSL/TLS
-            curl -u demo@example.test:demo pop3://127.0.0.1:2110/1 \\
-                 --ssl-reqd -k
+            curl -u demo@example.test:demo pop3://127.0.0.1:2110/1
             (the certificate is self-signed: $run/etc/cert.pem)
 EOT
 echo
-exec $postern start-fg
+
+# The smtp-sink that stands for the outside world (Postfix's test tool).
+sink_pid=""
+if [ -x /usr/sbin/smtp-sink ]; then
+    mkdir -p "$run/sink"
+    sink_user=$(id -un)
+    if [ "$(id -u)" = 0 ] && getent passwd postern >/dev/null; then
+        sink_user=postern
+        chown postern "$run/sink"
+    fi
+    /usr/sbin/smtp-sink -u "$sink_user" -d "$run/sink/%Y%m%d%H/%M." \
+        127.0.0.1:2526 100 &
+    sink_pid=$!
+fi
+stop_sink() {
+    if [ -n "$sink_pid" ]; then
+        kill "$sink_pid" 2>/dev/null || true
+        wait "$sink_pid" 2>/dev/null || true
+    fi
+}
+trap stop_sink EXIT
+trap 'exit 130' INT TERM
+$postern start-fg
