@@ -364,8 +364,13 @@ int smtpd_cmd_auth(SMTPD_STATE *state, char *args)
                           "type");
         break;
     case XSASL_ENCRYPT:
-        smtpd_reply_error(state, "538 5.7.11 Encryption required for "
-                          "requested authentication mechanism");
+        /* Already encrypted: the TLS security options exclude it. */
+        if (state->tls)
+            smtpd_reply_error(state, "504 5.5.4 Unrecognized "
+                              "authentication type");
+        else
+            smtpd_reply_error(state, "538 5.7.11 Encryption required for "
+                              "requested authentication mechanism");
         break;
     case XSASL_TEMP:
         msg_warn("%s: SASL %s authentication problem: %s", state->namaddr,

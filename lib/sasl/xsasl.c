@@ -226,24 +226,17 @@ void xsasl_session_free(XSASL_SESS **sessp)
     *sessp = NULL;
 }
 
+/*
+ * Over TLS the TLS security options replace the others, as in Postfix.
+ * libsasl2 is not told about the TLS layer (SASL_SSF_EXTERNAL): with an
+ * external SSF it drops "noplaintext" by itself, and the TLS options
+ * could not keep PLAIN and LOGIN away.  No mechanism here uses the SSF.
+ */
 int xsasl_session_tls(XSASL_SESS *sess, int ssf, const char *sec_opts,
                       STRBUF *why)
 {
-    if (xsasl_external_ssf(sess->conn, ssf, why) < 0)
-        return -1;
+    (void) ssf;
     return xsasl_set_sec(sess, sec_opts, why);
-}
-
-int xsasl_external_ssf(sasl_conn_t *conn, int ssf, STRBUF *why)
-{
-    sasl_ssf_t ext = (sasl_ssf_t) (ssf > 0 ? ssf : 1);
-
-    if (sasl_setprop(conn, SASL_SSF_EXTERNAL, &ext) != SASL_OK) {
-        strbuf_printf(why, "cannot tell SASL about TLS: %s",
-                      sasl_errdetail(conn));
-        return -1;
-    }
-    return 0;
 }
 
 void xsasl_wipe_free(STRBUF **bufp)
@@ -330,6 +323,10 @@ static int xsasl_result(XSASL_SESS *sess, int rc, const char *data,
     case SASL_UNAVAIL:
         strbuf_set(why, sasl_errstring(rc, NULL, NULL));
         return XSASL_TEMP;
+    case SASL_NOUSER:
+        /* Privacy (Postfix too): an unknown user is a wrong password. */
+        strbuf_set(why, sasl_errstring(SASL_BADAUTH, NULL, NULL));
+        return XSASL_FAIL;
     default:
         strbuf_set(why, sasl_errstring(rc, NULL, NULL));
         return XSASL_FAIL;

@@ -49,9 +49,9 @@ XSASL_SESS *xsasl_session_new(const char *service, const char *hostname,
 void    xsasl_session_free(XSASL_SESS **sessp);
 
 /*
- * TLS is now on with this many bits: plaintext mechanisms may be
- * allowed, under the (TLS) security options given.  -1 when the options
- * are bad.
+ * TLS is now on with this many bits: from now on the (TLS) security
+ * options given apply instead of the session's; without "noplaintext"
+ * there, plaintext mechanisms are allowed.  -1 when the options are bad.
  */
 int     xsasl_session_tls(XSASL_SESS *sess, int ssf, const char *sec_opts,
                           STRBUF *why);

@@ -146,11 +146,15 @@ void xsasl_client_free(XSASL_CLNT **clntp)
     *clntp = NULL;
 }
 
+/*
+ * As on the server side (xsasl_session_tls()): the TLS options replace
+ * the others, and libsasl2 is not told about the TLS layer, or it would
+ * drop "noplaintext" by itself and choose PLAIN against the options.
+ */
 int xsasl_client_tls(XSASL_CLNT *clnt, int ssf, const char *sec_opts,
                      STRBUF *why)
 {
-    if (xsasl_external_ssf(clnt->conn, ssf, why) < 0)
-        return -1;
+    (void) ssf;
     return xsasl_client_sec(clnt, sec_opts, why);
 }
 

@@ -21,9 +21,6 @@ int     xsasl_log(void *context, int level, const char *message);
 int     xsasl_decode64(const char *b64, STRBUF *out);
 void    xsasl_encode64(const char *data, unsigned len, STRBUF *out);
 
-/* Tell libsasl2 about the TLS layer under it (ssf: its key bits). */
-int     xsasl_external_ssf(sasl_conn_t *conn, int ssf, STRBUF *why);
-
 /* Zero a buffer that held a decoded exchange (a password), then free it. */
 void    xsasl_wipe_free(STRBUF **bufp);
 
