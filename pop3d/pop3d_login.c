@@ -422,6 +422,9 @@ int pop3d_login(SERVER_CLIENT *client, STREAM **sp, STRBUF *user)
     *sp = st.s;
     st.line = strbuf_alloc(256);
     msg_info("connect from %s", client->addr);
+    if (pop3d_sasl_ready && xsasl_store_check(st.line) < 0)
+        msg_warn("%s: every login will fail (see sasl_db_path)",
+                 st.line->data);
     if (var_pop3d_tls_wrappermode) {
         if (pop3d_tls_server == NULL) {
             msg_warn("%s: TLS wrapper mode, but TLS is not available: "

@@ -526,11 +526,19 @@ static void smtpd_pre_init(const char *service, char **argv)
                             var_smtpd_client_event_limit_exceptions);
 }
 
+static void smtpd_post_init(const char *service, char **argv)
+{
+    (void) service;
+    (void) argv;
+    smtpd_sasl_post_init();
+}
+
 int main(int argc, char **argv)
 {
     static const SERVER_OPS ops = {
         .kind = SERVER_SINGLE,
         .pre_init = smtpd_pre_init,
+        .post_init = smtpd_post_init,
         .serve = smtpd_serve,
     };
 

@@ -132,6 +132,7 @@ void    smtpd_tls_disconnect(SMTPD_STATE *state);
 
 /* smtpd_sasl.c */
 int     smtpd_sasl_pre_init(void);
+void    smtpd_sasl_post_init(void);
 void    smtpd_sasl_connect(SMTPD_STATE *state);
 void    smtpd_sasl_disconnect(SMTPD_STATE *state);
 void    smtpd_sasl_reset(SMTPD_STATE *state);

@@ -90,6 +90,20 @@ int smtpd_sasl_pre_init(void)
     return rc;
 }
 
+/* As mail_owner: a store we cannot read would fail every login. */
+void smtpd_sasl_post_init(void)
+{
+    STRBUF *why;
+
+    if (!smtpd_sasl_ready)
+        return;
+    why = strbuf_alloc(64);
+    if (xsasl_store_check(why) < 0)
+        msg_warn("%s: every AUTH will fail (see sasl_db_path; postern user "
+                 "add creates the store readable by mail_owner)", why->data);
+    strbuf_free(&why);
+}
+
 /* A session per client; reset after STARTTLS. */
 void smtpd_sasl_connect(SMTPD_STATE *state)
 {

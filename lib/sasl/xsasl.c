@@ -2,7 +2,9 @@
  * xsasl - Cyrus SASL server sessions; see xsasl.h.
  */
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
+#include <unistd.h>
 #include <strings.h>
 
 #include <sasl/sasl.h>
@@ -110,6 +112,18 @@ int xsasl_server_init(const XSASL_CONF *conf, STRBUF *why)
         return -1;
     }
     xsasl_ready = 1;
+    return 0;
+}
+
+int xsasl_store_check(STRBUF *why)
+{
+    if (xsasl_db_path == NULL)
+        return 0;
+    if (access(xsasl_db_path, R_OK) < 0) {
+        strbuf_printf(why, "password store %s: %s", xsasl_db_path,
+                      strerror(errno));
+        return -1;
+    }
     return 0;
 }
 

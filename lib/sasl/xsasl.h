@@ -34,6 +34,13 @@ typedef struct XSASL_CONF {
 int     xsasl_server_init(const XSASL_CONF *conf, STRBUF *why);
 void    xsasl_server_done(void);
 
+/*
+ * Can this process read the password store (after the switch to
+ * mail_owner)?  Without it every login fails as a wrong password, so
+ * daemons check once and warn.  0, or -1 with the reason in why.
+ */
+int     xsasl_store_check(STRBUF *why);
+
 typedef struct XSASL_SESS XSASL_SESS;
 
 /*
