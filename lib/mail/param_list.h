@@ -312,8 +312,9 @@ P_STR(smtp_sasl_mechanism_filter, "",
       "The SASL mechanisms the smtp client may use (empty: any the server "
       "offers).")
 P_STR(smtp_sasl_password_maps, "",
-      "Tables from a next hop ([host]:port, [host], host, domain) to "
-      "username:password.")
+      "Tables to username:password, looked up by the next hop as written "
+      "([host]:port, host:port, domain), then the server's host name, "
+      "then the next-hop host or domain (see smtp(8)).")
 P_STR(smtp_sasl_security_options, "noplaintext, noanonymous",
       "SASL mechanism restrictions without TLS: no plaintext passwords.")
 P_STR(smtp_sasl_tls_security_options, "noanonymous",
@@ -349,8 +350,8 @@ P_STR(smtp_tls_mandatory_protocols, ">=TLSv1.2",
       "and 1.3 (Postfix: >=TLSv1).")
 P_STR(smtp_tls_policy_maps, "",
       "Per next hop TLS policy: a table from [host]:port, [host], domain, "
-      ".parent-domain to a level and attributes (match=, protocols=, "
-      "ciphers=).")
+      ".parent-domain to a level and, for verify and secure, match= "
+      "(other attributes are refused: the mail is deferred).")
 P_STR(smtp_tls_protocols, ">=TLSv1",
       "The TLS versions allowed with opportunistic TLS.")
 P_STR(smtp_tls_secure_cert_match, "nexthop, dot-nexthop",
@@ -362,7 +363,9 @@ P_STR(smtp_tls_security_level, "may",
       "that verifies and matches smtp_tls_verify_cert_match), secure (and "
       "matches smtp_tls_secure_cert_match). Postern: may (Postfix: empty).")
 P_TIME(smtp_tls_session_cache_timeout, "3600s", 's', 0, 8640000,
-       "How long the smtp client keeps TLS sessions to resume (0: none).")
+       "Whether the smtp client resumes TLS sessions with its cached "
+       "connection's server (0: never); sessions live as long as the "
+       "server's ticket.")
 P_STR(smtp_tls_verify_cert_match, "hostname",
       "What a certificate must match at level verify: hostname (the MX "
       "host name), nexthop, dot-nexthop, or literal names.")

@@ -116,8 +116,12 @@ int resolve_addr(const char *addr, RESOLVE_REPLY *r, STRBUF *err)
         resolve_split(from_table->data, t);
         if (t->transport->len)
             strbuf_set(r->transport, t->transport->data);
-        /* A table next hop wins; a table transport alone keeps none. */
-        strbuf_set(r->nexthop, t->nexthop->data);
+        /*
+         * A table next hop wins; a table transport alone means the
+         * recipient domain; ":" alone changes nothing (transport(5)).
+         */
+        if (t->transport->len || t->nexthop->len)
+            strbuf_set(r->nexthop, t->nexthop->data);
         resolve_reply_free(&t);
     }
     if (r->nexthop->len == 0)
