@@ -37,6 +37,10 @@ void smtp_fail(SMTP_STATE *state, int status, const char *dsn,
 
     state->fail.status = status;
     snprintf(state->fail.dsn, sizeof(state->fail.dsn), "%s", dsn);
+    /* relay= in the log, as Postfix: the server, once connected. */
+    xfree(&state->fail.relay);
+    if (state->session)
+        state->fail.relay = xstrdup(state->session->namaddr);
     strbuf_reset(state->fail.reason);
     va_start(ap, fmt);
     strbuf_vprintf_append(state->fail.reason, fmt, ap);
@@ -123,6 +127,7 @@ static void smtp_try_servers(SMTP_STATE *state, const char *dest_key)
     SMTP_ADDR_LIST list = {NULL, 0};
     SMTP_SESSION *sess;
     int sessions = 0;
+    int rc;
 
     if (smtp_dest_addrs(state, &list) < 0)
         return;
@@ -138,7 +143,10 @@ static void smtp_try_servers(SMTP_STATE *state, const char *dest_key)
                 && sessions + 1 >= var_smtp_mx_session_limit);
         if ((sess = smtp_connect(state, a)) == NULL)
             continue;
-        if (smtp_session_start(state, sess) < 0) {
+        state->session = sess;
+        rc = smtp_session_start(state, sess);
+        state->session = NULL;
+        if (rc < 0) {
             smtp_session_free(&sess);
             /* Opportunistic TLS failed: once more, in plaintext. */
             if (state->tls_fallback && !state->no_tls) {
@@ -224,7 +232,8 @@ static void smtp_serve(SERVER_CLIENT *client, const char *service,
             rs->status = state.fail.status;
             snprintf(rs->dsn, sizeof(rs->dsn), "%s", state.fail.dsn);
             strbuf_set(rs->reason, state.fail.reason->data);
-            rs->relay = xstrdup("none");
+            rs->relay = xstrdup(state.fail.relay ? state.fail.relay
+                                : "none");
         }
     }
     for (size_t i = 0; i < req->rcpt_count; i++) {
@@ -244,6 +253,7 @@ static void smtp_serve(SERVER_CLIENT *client, const char *service,
     }
     free(state.rcpts);
     strbuf_free(&state.fail.reason);
+    free(state.fail.relay);
     smtp_dest_free(&state.dest);
     qenv_free(&state.env);
     if (state.fd >= 0)

@@ -51,6 +51,7 @@ typedef struct SMTP_FAIL {
     int     status;                     /* 0: none yet; 4NN or 5NN */
     char    dsn[16];
     STRBUF *reason;
+    char   *relay;                      /* the server it happened with */
 } SMTP_FAIL;
 
 /* --- a connection to a server -------------------------------------------- */
@@ -102,7 +103,7 @@ typedef struct SMTP_STATE {
     SMTP_RCPT_STATE *rcpts;
     size_t  pending;                    /* recipients not yet decided */
     SMTP_FAIL fail;                     /* the last failure of the try */
-    SMTP_SESSION *session;              /* the one in use */
+    SMTP_SESSION *session;              /* the one in use (or starting) */
     DELIVER_STATS stats;
     int     final_server;               /* no other server left to try */
     int     no_tls;                     /* this try: plaintext only */

@@ -133,12 +133,16 @@ int smtp_reply_read(SMTP_SESSION *sess, SMTP_REPLY *r)
         if (r->lines->argc == 0)
             r->code = (int) code;
         argv_add(r->lines, text);
-        /* "550 5.1.1 first line second line": code, then every line. */
+        /*
+         * The lines as they came, joined by spaces, as Postfix logs them
+         * ("550-5.1.1 first 550 5.1.1 second"); a long reply is cut
+         * after $line_length_limit, which keeps the reason within what
+         * qmgr, the logs and a DSN take.
+         */
         if (r->lines->argc == 1)
-            strbuf_printf(r->text, "%03d%s%s", (int) code, *text ? " " : "",
-                          text);
-        else if (*text)
-            strbuf_printf_append(r->text, " %s", text);
+            strbuf_set(r->text, line->data);
+        else if (r->text->len < (size_t) var_line_length_limit)
+            strbuf_printf_append(r->text, " %s", line->data);
         if (!more)
             break;
         if (r->lines->argc >= SMTP_REPLY_LINES_MAX) {
@@ -147,7 +151,10 @@ int smtp_reply_read(SMTP_SESSION *sess, SMTP_REPLY *r)
             goto done;
         }
     }
-    if (!smtp_reply_dsn(r->lines->argv[0], r->code, r->dsn))
+    /* No enhanced code: X.0.0; a 3xx has none: a protocol error. */
+    if (r->code / 100 == 3)
+        strcpy(r->dsn, "5.5.0");
+    else if (!smtp_reply_dsn(r->lines->argv[0], r->code, r->dsn))
         snprintf(r->dsn, sizeof(r->dsn), "%d.0.0", r->code / 100);
     rc = 0;
 done:
@@ -304,7 +311,10 @@ int smtp_session_start(SMTP_STATE *state, SMTP_SESSION *sess)
         /* smtp_skip_5xx_greeting: another server may do better. */
         int permanent = r->code / 100 == 5 && !var_smtp_skip_5xx_greeting;
 
-        smtp_fail(state, permanent ? 550 : 450, permanent ? r->dsn : "4.0.0",
+        /* The server's enhanced code, made 4.X.X when not final. */
+        if (!permanent)
+            r->dsn[0] = '4';
+        smtp_fail(state, permanent ? 550 : 450, r->dsn,
                   "host %s refused to talk to me: %s", sess->namaddr,
                   r->text->data);
         goto done;
@@ -482,20 +492,35 @@ static void smtp_rcpt_params(SMTP_SESSION *sess, const DELIVER_RCPT *rcpt,
 }
 
 /*
+ * The status of a reply that failed a command: 4NN and 5NN as they are;
+ * any other (a 2xx to DATA, a 3xx to RCPT) is the server's protocol
+ * error, a permanent failure as in Postfix (never "sent", and never a
+ * status that the delivery protocol cannot carry).
+ */
+static int smtp_fail_status(SMTP_REPLY *r)
+{
+    if (r->code / 100 == 4 || r->code / 100 == 5)
+        return r->code;
+    strcpy(r->dsn, "5.5.0");
+    return 550;
+}
+
+/*
  * A reply to a recipient-specific or message command that is not 2xx.
  * 5xx: final.  4xx: final on the last server, else left open for the
  * next one (state->fail remembers why).
  */
 static void smtp_rcpt_reply(SMTP_STATE *state, SMTP_SESSION *sess, size_t i,
-                            const SMTP_REPLY *r, const char *command)
+                            SMTP_REPLY *r, const char *command)
 {
     STRBUF *why = strbuf_alloc(128);
+    int status = smtp_fail_status(r);
 
     smtp_said(why, sess, r, command);
-    if (r->code / 100 == 5 || state->final_server)
-        smtp_rcpt_done(state, i, r->code, r->dsn, why->data, sess->namaddr);
+    if (status / 100 == 5 || state->final_server)
+        smtp_rcpt_done(state, i, status, r->dsn, why->data, sess->namaddr);
     else
-        smtp_fail(state, r->code, r->dsn, "%s", why->data);
+        smtp_fail(state, status, r->dsn, "%s", why->data);
     strbuf_free(&why);
 }
 
@@ -549,9 +574,7 @@ int smtp_transaction(SMTP_STATE *state, SMTP_SESSION *sess)
     for (size_t i = 0; i < req->rcpt_count; i++) {
         if (state->rcpts[i].status != 0)
             continue;
-        if (!pipelining && r->code / 100 != 2)
-            break;                      /* MAIL failed: no RCPT */
-        sent[nsent++] = i;
+        sent[nsent++] = i;              /* else: below, if MAIL is ok */
         if (pipelining) {
             smtp_rcpt_params(sess, &req->rcpts[i], cmd);
             smtp_write(sess, "%s", cmd->data);
@@ -567,17 +590,21 @@ int smtp_transaction(SMTP_STATE *state, SMTP_SESSION *sess)
     /* The MAIL reply is in r. */
     mail_ok = r->code / 100 == 2;
     if (!mail_ok) {
+        int status = smtp_fail_status(r);
+
         smtp_said(why, sess, r, "MAIL FROM");
-        if (r->code / 100 == 5 || state->final_server)
-            smtp_mesg_done(state, sent, nsent, r->code, r->dsn, why->data,
+        if (status / 100 == 5 || state->final_server)
+            smtp_mesg_done(state, sent, nsent, status, r->dsn, why->data,
                            sess->namaddr);
         else
-            smtp_fail(state, r->code, r->dsn, "%s", why->data);
+            smtp_fail(state, status, r->dsn, "%s", why->data);
     }
     /* The RCPT replies. */
     for (size_t k = 0; k < nsent; k++) {
         size_t i = sent[k];
 
+        if (!pipelining && !mail_ok)
+            break;                      /* MAIL failed: no RCPT */
         stream_set_timeout(sess->stream, var_smtp_rcpt_timeout);
         if (!pipelining) {
             smtp_rcpt_params(sess, &req->rcpts[i], cmd);
@@ -631,12 +658,14 @@ int smtp_transaction(SMTP_STATE *state, SMTP_SESSION *sess)
         goto done;
     }
     if (r->code != 354) {
+        int status = smtp_fail_status(r);
+
         smtp_said(why, sess, r, "DATA");
-        if (r->code / 100 == 5 || state->final_server)
-            smtp_mesg_done(state, accepted, naccepted, r->code, r->dsn,
+        if (status / 100 == 5 || state->final_server)
+            smtp_mesg_done(state, accepted, naccepted, status, r->dsn,
                            why->data, sess->namaddr);
         else
-            smtp_fail(state, r->code, r->dsn, "%s", why->data);
+            smtp_fail(state, status, r->dsn, "%s", why->data);
         if (smtp_command(sess, var_smtp_rset_timeout, r, "RSET") == 0
             && r->code / 100 == 2)
             rc = 0;
@@ -687,13 +716,15 @@ int smtp_transaction(SMTP_STATE *state, SMTP_SESSION *sess)
                 smtp_mesg_done(state, accepted, naccepted, 0, r->dsn,
                                why->data, sess->namaddr);
         } else {
+            int status = smtp_fail_status(r);
+
             smtp_said(why, sess, r, "end of DATA");
             /* After the data no other server is tried: no duplicates. */
             if (state->lmtp)
-                smtp_rcpt_done(state, accepted[k], r->code, r->dsn,
+                smtp_rcpt_done(state, accepted[k], status, r->dsn,
                                why->data, sess->namaddr);
             else
-                smtp_mesg_done(state, accepted, naccepted, r->code, r->dsn,
+                smtp_mesg_done(state, accepted, naccepted, status, r->dsn,
                                why->data, sess->namaddr);
         }
     }

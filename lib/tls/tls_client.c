@@ -57,6 +57,19 @@ static int tls_client_new_session(SSL *ssl, SSL_SESSION *session)
     return 1;                           /* we own the reference now */
 }
 
+/*
+ * OpenSSL checks the names (SSL_add1_host) before the signatures and the
+ * dates, and stops at the first error: a name mismatch would hide a
+ * forged or expired chain, which tls_session_trusted() would then call
+ * good.  Go on past a name mismatch: a later error replaces it.
+ */
+static int tls_client_verify_cb(int ok, X509_STORE_CTX *ctx)
+{
+    if (!ok && X509_STORE_CTX_get_error(ctx) == X509_V_ERR_HOSTNAME_MISMATCH)
+        return 1;
+    return ok;
+}
+
 TLS_CLIENT *tls_client_create(const TLS_CLIENT_CONF *conf, STRBUF *why)
 {
     TLS_CLIENT *clnt = xcalloc(1, sizeof(*clnt));
@@ -75,7 +88,7 @@ TLS_CLIENT *tls_client_create(const TLS_CLIENT_CONF *conf, STRBUF *why)
         goto fail;
     SSL_CTX_set_app_data(clnt->ctx, clnt);
     /* Check everything, refuse nothing: see the comment at the top. */
-    SSL_CTX_set_verify(clnt->ctx, SSL_VERIFY_NONE, NULL);
+    SSL_CTX_set_verify(clnt->ctx, SSL_VERIFY_NONE, tls_client_verify_cb);
     if ((cafile || capath)
         && SSL_CTX_load_verify_locations(clnt->ctx, cafile, capath) != 1) {
         STRBUF *err = strbuf_alloc(128);
@@ -142,6 +155,12 @@ TLS_SESS *tls_client_start(TLS_CLIENT *clnt, STREAM *s, int timeout,
     SSL_SESSION *cached = NULL;
     char   *key_copy = NULL;
 
+    /*
+     * What the server sent after its reply to STARTTLS came in plaintext,
+     * maybe from a man in the middle: never read it as if it came through
+     * TLS (the server side does the same, CVE-2011-0411).
+     */
+    stream_purge_input(s);
     ERR_clear_error();
     if ((ssl = SSL_new(clnt->ctx)) == NULL) {
         tls_error_text(why, "cannot create a TLS session");

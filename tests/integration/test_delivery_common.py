@@ -29,12 +29,16 @@ QUEUES = ("incoming", "active", "deferred", "hold")
 D = r"(?:0|0\.0[1-9]|0\.[1-9][1-9]?|[1-9](?:\.[1-9])?|[1-9][0-9]+)"
 DELIVERY = re.compile(
     r"^(?P<stamp>[A-Z][a-z]{2} [ 0-9]?\d \d\d:\d\d:\d\d) (?P<host>\S+) "
-    r"postern/(?P<prog>[a-z]+)\[(?P<pid>\d+)\]: (?P<qid>\w+): "
+    r"postern/(?:(?P<service>[a-z0-9-]+)/)?(?P<prog>[a-z]+)\[(?P<pid>\d+)\]: "
+    r"(?P<qid>\w+): "
     r"to=<(?P<to>[^>]*)>, (?:orig_to=<(?P<orig>[^>]*)>, )?"
-    r"relay=(?P<relay>[^,]+), delay=(?P<delay>" + D + r"), "
+    r"relay=(?P<relay>[^,]+), (?:conn_use=(?P<conn_use>\d+), )?"
+    r"delay=(?P<delay>" + D + r"), "
     r"delays=(?P<a>" + D + r")/(?P<b>" + D + r")/(?P<c>" + D + r")/(?P<d>"
     + D + r"), dsn=(?P<dsn>[245]\.\d{1,3}\.\d{1,3}), "
-    r"status=(?P<status>sent|deferred|bounced|expired) \((?P<text>.*)\)$")
+    r"status=(?P<status>sent|deferred|bounced|expired) \((?P<text>.*)\)"
+    # The smtp client's TLS summary after the reason (Postern's own).
+    r"(?: tls=(?P<tls>\S+))?$")
 # What pflogsumm 1.1.5 matches (postfix-compat.md section 7).
 PFLOGSUMM = re.compile(r"to=<[^>]*>, (orig_to=<[^>]*>, )?relay=[^,]+, "
                        r"(conn_use=[^,]+, )?delay=[^,]+, (delays=[^,]+, )?"
