@@ -255,8 +255,14 @@ int smtp_tls_start(SMTP_STATE *state, SMTP_SESSION *sess,
     /* SNI: the server's name, never an address literal (RFC 6066 3). */
     sni = inet_pton(AF_INET, sess->host, bin) == 1
         || inet_pton(AF_INET6, sess->host, bin) == 1 ? NULL : sess->host;
+    /*
+     * A resumed session keeps the verdict of its first handshake, names
+     * included: the names to match are part of the key.
+     */
     strbuf_printf(key, "%s:%s:%d:%d", sess->host, sess->addr, sess->port,
                   policy->level);
+    for (size_t i = 0; match && i < match->argc; i++)
+        strbuf_printf_append(key, ":%s", match->argv[i]);
     sess->tls = tls_client_start(mandatory ? smtp_tls_mandatory
                                  : smtp_tls_opportunistic, sess->stream,
                                  var_smtp_starttls_timeout, sni, match,
