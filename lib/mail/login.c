@@ -4,6 +4,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
@@ -20,6 +22,11 @@
 #include "util/msg.h"
 
 #define LOGIN_USER_MAX  1024            /* the longest user name passed on */
+/*
+ * The mail process times an idle client out itself (and logs it as
+ * such); the relay's own limit, this much later, is only a backstop.
+ */
+#define LOGIN_RELAY_GRACE   10          /* seconds */
 
 static VMAILBOX_MAPS login_maps;
 static uid_t login_owner_uid;
@@ -134,14 +141,25 @@ static void login_child_login(SERVER_CLIENT *client, const LOGIN_OPS *ops,
 
     if (login_child_become(login_owner_uid, login_owner_gid, NULL, parent) < 0)
         _exit(1);
+    /* Replies are small and each waits for the next command: no Nagle. */
+    if (client->family == AF_INET || client->family == AF_INET6) {
+        int on = 1;
+
+        (void) setsockopt(client->fd, IPPROTO_TCP, TCP_NODELAY, &on,
+                          sizeof(on));
+    }
     if (ops->login(client, &s, user) == 1 && user->len < LOGIN_USER_MAX
         && strlen(user->data) == user->len
         && login_write_all(user_fd, user->data, user->len + 1) == 0) {
         close(user_fd);
-        login_relay(s, relay_fd, ops->timeout);
+        login_relay(s, relay_fd, ops->timeout > 0 ?
+                    ops->timeout + LOGIN_RELAY_GRACE : 0);
     }
-    if (s)
+    if (s) {
         (void) stream_flush(s);
+        if (ops->logout)
+            ops->logout(s);
+    }
     _exit(0);
 }
 

@@ -164,6 +164,57 @@ static TLS_CLIENT *make_client(const TLS_CLIENT_CONF *conf)
     return clnt;
 }
 
+/* --- connections -------------------------------------------------------- */
+
+/*
+ * A socketpair under the alarm: our end (sv[0]) as a STREAM, the other
+ * end for a peer thread, which closes it, or with conn_open_both() as a
+ * STREAM of the test's own too.
+ */
+typedef struct CONN {
+    int     sv[2];                      /* ours, the peer's */
+    STREAM *s;                          /* on sv[0] */
+    STREAM *ss;                         /* NULL, or on sv[1] */
+    pthread_t tid;                      /* the peer thread */
+    int     running;                    /* ... not joined yet */
+} CONN;
+
+static void conn_open(CONN *c)
+{
+    memset(c, 0, sizeof(*c));
+    alarm(HANG_ALARM);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, c->sv), 0);
+    c->s = stream_open(c->sv[0], TIMEOUT, LINE_LIMIT);
+}
+
+static void conn_open_both(CONN *c)
+{
+    conn_open(c);
+    c->ss = stream_open(c->sv[1], TIMEOUT, LINE_LIMIT);
+}
+
+static void conn_peer(CONN *c, void *(*peer_main) (void *), void *arg)
+{
+    assert_int_equal(pthread_create(&c->tid, NULL, peer_main, arg), 0);
+    c->running = 1;
+}
+
+static void conn_join(CONN *c)
+{
+    if (c->running)
+        assert_int_equal(pthread_join(c->tid, NULL), 0);
+    c->running = 0;
+}
+
+/* Close our end (the peer sees EOF), wait for the peer, disarm. */
+static void conn_close(CONN *c)
+{
+    stream_close(&c->s);
+    conn_join(c);
+    stream_close(&c->ss);
+    alarm(0);
+}
+
 /* --- the server thread -------------------------------------------------- */
 
 /*
@@ -185,7 +236,6 @@ typedef struct SERVER_RUN {
     size_t  lines;                      /* lines received */
     size_t  longest;
     int     eof;                        /* the client's close came */
-    pthread_t tid;
 } SERVER_RUN;
 
 static void server_echo(SERVER_RUN *r, STREAM *s)
@@ -249,17 +299,14 @@ static void *server_main(void *arg)
     return NULL;
 }
 
-static void server_start(SERVER_RUN *r, TLS_SERVER *srv, int fd)
+/* The server on c's other end, on c->ss as it is when that is set. */
+static void server_start(SERVER_RUN *r, TLS_SERVER *srv, CONN *c)
 {
     memset(r, 0, sizeof(*r));
     r->srv = srv;
-    r->fd = fd;
-    assert_int_equal(pthread_create(&r->tid, NULL, server_main, r), 0);
-}
-
-static void server_join(SERVER_RUN *r)
-{
-    assert_int_equal(pthread_join(r->tid, NULL), 0);
+    r->fd = c->sv[1];
+    r->s = c->ss;
+    conn_peer(c, server_main, r);
 }
 
 /* --- the client side ---------------------------------------------------- */
@@ -293,15 +340,12 @@ static void run_pair(TLS_SERVER *srv, TLS_CLIENT *clnt, CLIENT_RUN *cr,
     STRBUF *buf = strbuf_alloc(64);
     STRBUF *issuer = strbuf_alloc(64);
     TLS_SESS *sess;
-    STREAM *s;
-    int sv[2];
+    CONN c;
 
-    alarm(HANG_ALARM);
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-    server_start(sr, srv, sv[1]);
-    s = stream_open(sv[0], TIMEOUT, LINE_LIMIT);
-    sess = tls_client_start(clnt, s, 0, cr->servername, match, cr->cache_key,
-                            why);
+    conn_open(&c);
+    server_start(sr, srv, &c);
+    sess = tls_client_start(clnt, c.s, 0, cr->servername, match,
+                            cr->cache_key, why);
     if (sess == NULL) {
         cr->ok = 0;
         snprintf(cr->why, sizeof(cr->why), "%s", why->data);
@@ -319,21 +363,85 @@ static void run_pair(TLS_SERVER *srv, TLS_CLIENT *clnt, CLIENT_RUN *cr,
         tls_session_peer_names(sess, buf, issuer);
         snprintf(cr->subject, sizeof(cr->subject), "%s", buf->data);
         snprintf(cr->issuer, sizeof(cr->issuer), "%s", issuer->data);
-        stream_puts(s, "hello\r\n");
-        if (stream_flush(s) == 0 && stream_get_line(s, buf) > 0)
+        stream_puts(c.s, "hello\r\n");
+        if (stream_flush(c.s) == 0 && stream_get_line(c.s, buf) > 0)
             snprintf(cr->echo, sizeof(cr->echo), "%s", buf->data);
-        stream_puts(s, "QUIT\r\n");
-        (void) stream_flush(s);
-        tls_session_free(&sess, s);
+        stream_puts(c.s, "QUIT\r\n");
+        (void) stream_flush(c.s);
+        tls_session_free(&sess, c.s);
     }
-    stream_free(&s);
-    close(sv[0]);
-    server_join(sr);
-    alarm(0);
+    conn_close(&c);
     argv_free(&match);
     strbuf_free(&why);
     strbuf_free(&buf);
     strbuf_free(&issuer);
+}
+
+/* --- fixtures ----------------------------------------------------------- */
+
+/*
+ * A test's server and client, made by pair_make() from configurations
+ * that pair_conf() fills and the test may change in between, and the
+ * results of the last pair_run().
+ */
+typedef struct PAIR {
+    TLS_SERVER_CONF sconf;
+    TLS_CLIENT_CONF cconf;
+    TLS_SERVER *srv;
+    TLS_CLIENT *clnt;
+    SERVER_RUN sr;
+    CLIENT_RUN cr;
+} PAIR;
+
+static void pair_conf(PAIR *p)
+{
+    memset(p, 0, sizeof(*p));
+    server_conf(&p->sconf);
+    client_conf(&p->cconf);
+}
+
+static void pair_make(PAIR *p)
+{
+    p->srv = make_server(&p->sconf);
+    p->clnt = make_client(&p->cconf);
+}
+
+/* The default server and client. */
+static void pair_init(PAIR *p)
+{
+    pair_conf(p);
+    pair_make(p);
+}
+
+static void pair_free(PAIR *p)
+{
+    tls_client_free(&p->clnt);
+    tls_server_free(&p->srv);
+}
+
+/* run_pair() with the client asking for these names (NULL: none). */
+static void pair_run(PAIR *p, const char *servername, const char *match,
+                     const char *cache_key)
+{
+    memset(&p->cr, 0, sizeof(p->cr));
+    p->cr.servername = servername;
+    p->cr.match = match;
+    p->cr.cache_key = cache_key;
+    run_pair(p->srv, p->clnt, &p->cr, &p->sr);
+}
+
+/* Our client's handshake on c, which must succeed. */
+static TLS_SESS *client_start(TLS_CLIENT *clnt, CONN *c,
+                              const char *servername)
+{
+    STRBUF *why = strbuf_alloc(64);
+    TLS_SESS *sess = tls_client_start(clnt, c->s, 0, servername, NULL, NULL,
+                                      why);
+
+    if (sess == NULL)
+        fail_msg("tls_client_start: %s", why->data);
+    strbuf_free(&why);
+    return sess;
 }
 
 /* --- protocol lists ----------------------------------------------------- */
@@ -507,31 +615,19 @@ static void test_client_create(void **state)
 
 static void test_handshake_data(void **state)
 {
-    TLS_SERVER_CONF sconf;
-    TLS_CLIENT_CONF cconf;
-    TLS_SERVER *srv;
-    TLS_CLIENT *clnt;
+    PAIR p;
+    CONN c;
     TLS_SESS *sess;
-    SERVER_RUN sr;
-    STRBUF *why = strbuf_alloc(64);
+    STREAM *s;
     STRBUF *big = strbuf_alloc(100000);
     STRBUF *got = strbuf_alloc(100000);
-    STREAM *s;
-    int sv[2];
 
     (void) state;
-    server_conf(&sconf);
-    client_conf(&cconf);
-    srv = make_server(&sconf);
-    clnt = make_client(&cconf);
-
-    alarm(HANG_ALARM);
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-    server_start(&sr, srv, sv[1]);
-    s = stream_open(sv[0], TIMEOUT, LINE_LIMIT);
-    sess = tls_client_start(clnt, s, 0, "mail.example.test", NULL, NULL, why);
-    if (sess == NULL)
-        fail_msg("tls_client_start: %s", why->data);
+    pair_init(&p);
+    conn_open(&c);
+    server_start(&p.sr, p.srv, &c);
+    sess = client_start(p.clnt, &c, "mail.example.test");
+    s = c.s;
     assert_ptr_equal(s->io, &tls_stream_io);
     assert_string_equal(tls_session_version(sess), "TLSv1.3");
     assert_int_equal(tls_session_reused(sess), 0);
@@ -565,19 +661,14 @@ static void test_handshake_data(void **state)
     /* Our close_notify ends the server's loop with EOF. */
     tls_session_free(&sess, s);
     assert_null(sess);
-    stream_free(&s);
-    close(sv[0]);
-    server_join(&sr);
-    alarm(0);
-    assert_true(sr.ok);
-    assert_int_equal(sr.lines, 3);
-    assert_int_equal(sr.longest, 100000);
-    assert_true(sr.eof);
-    assert_string_equal(sr.sni, "mail.example.test");
+    conn_close(&c);
+    assert_true(p.sr.ok);
+    assert_int_equal(p.sr.lines, 3);
+    assert_int_equal(p.sr.longest, 100000);
+    assert_true(p.sr.eof);
+    assert_string_equal(p.sr.sni, "mail.example.test");
 
-    tls_client_free(&clnt);
-    tls_server_free(&srv);
-    strbuf_free(&why);
+    pair_free(&p);
     strbuf_free(&big);
     strbuf_free(&got);
 }
@@ -585,71 +676,59 @@ static void test_handshake_data(void **state)
 /* What each side says about the session. */
 static void test_describe(void **state)
 {
-    TLS_SERVER_CONF sconf;
-    TLS_CLIENT_CONF cconf;
-    TLS_SERVER *srv;
-    TLS_CLIENT *clnt;
-    SERVER_RUN sr;
-    CLIENT_RUN cr;
+    PAIR p;
 
     (void) state;
-    server_conf(&sconf);
-    client_conf(&cconf);
-    srv = make_server(&sconf);
-    clnt = make_client(&cconf);
-    memset(&cr, 0, sizeof(cr));
-    run_pair(srv, clnt, &cr, &sr);
-    assert_true(cr.ok);
-    assert_true(sr.ok);
-    assert_string_equal(cr.echo, "echo: hello\r\n");
-    assert_string_equal(cr.version, "TLSv1.3");
-    assert_non_null(strstr(cr.describe, "TLSv1.3 with cipher TLS_"));
-    assert_non_null(strstr(cr.describe, "key-exchange X25519"));
-    assert_non_null(strstr(cr.describe,
+    pair_init(&p);
+    pair_run(&p, NULL, NULL, NULL);
+    assert_true(p.cr.ok);
+    assert_true(p.sr.ok);
+    assert_string_equal(p.cr.echo, "echo: hello\r\n");
+    assert_string_equal(p.cr.version, "TLSv1.3");
+    assert_non_null(strstr(p.cr.describe, "TLSv1.3 with cipher TLS_"));
+    assert_non_null(strstr(p.cr.describe, "key-exchange X25519"));
+    assert_non_null(strstr(p.cr.describe,
                            "server-signature RSA-PSS (2048 bits)"));
-    assert_non_null(strstr(cr.describe, "server-digest SHA256"));
-    assert_non_null(strstr(sr.describe, "TLSv1.3 with cipher TLS_"));
-    assert_non_null(strstr(sr.describe,
+    assert_non_null(strstr(p.cr.describe, "server-digest SHA256"));
+    assert_non_null(strstr(p.sr.describe, "TLSv1.3 with cipher TLS_"));
+    assert_non_null(strstr(p.sr.describe,
                            "server-signature RSA-PSS (2048 bits)"));
-    assert_string_equal(cr.subject, "mail.example.test");
-    assert_string_equal(cr.issuer, "Test CA");
-    tls_server_free(&srv);
+    assert_string_equal(p.cr.subject, "mail.example.test");
+    assert_string_equal(p.cr.issuer, "Test CA");
+    tls_server_free(&p.srv);
 
     /* ECDSA only; both; ECDSA with TLS 1.2. */
-    sconf.cert_file = "";
-    sconf.eccert_file = path("ecdsa.pem");
-    sconf.eckey_file = path("ecdsa.key");
-    srv = make_server(&sconf);
-    memset(&cr, 0, sizeof(cr));
-    run_pair(srv, clnt, &cr, &sr);
-    assert_true(cr.ok);
-    assert_non_null(strstr(cr.describe, "server-signature ECDSA (P-256)"));
-    assert_non_null(strstr(sr.describe, "server-signature ECDSA (P-256)"));
-    assert_string_equal(cr.subject, "ec.example.test");
-    tls_server_free(&srv);
+    p.sconf.cert_file = "";
+    p.sconf.eccert_file = path("ecdsa.pem");
+    p.sconf.eckey_file = path("ecdsa.key");
+    p.srv = make_server(&p.sconf);
+    pair_run(&p, NULL, NULL, NULL);
+    assert_true(p.cr.ok);
+    assert_non_null(strstr(p.cr.describe, "server-signature ECDSA (P-256)"));
+    assert_non_null(strstr(p.sr.describe, "server-signature ECDSA (P-256)"));
+    assert_string_equal(p.cr.subject, "ec.example.test");
+    tls_server_free(&p.srv);
 
     /* RSA and ECDSA together: either may serve. */
-    sconf.cert_file = path("server.pem");
-    sconf.key_file = path("server.key");
-    srv = make_server(&sconf);
-    memset(&cr, 0, sizeof(cr));
-    run_pair(srv, clnt, &cr, &sr);
-    assert_true(cr.ok);
-    assert_non_null(strstr(cr.describe, "server-signature "));
-    assert_string_equal(cr.echo, "echo: hello\r\n");
-    tls_server_free(&srv);
+    p.sconf.cert_file = path("server.pem");
+    p.sconf.key_file = path("server.key");
+    p.srv = make_server(&p.sconf);
+    pair_run(&p, NULL, NULL, NULL);
+    assert_true(p.cr.ok);
+    assert_non_null(strstr(p.cr.describe, "server-signature "));
+    assert_string_equal(p.cr.echo, "echo: hello\r\n");
+    tls_server_free(&p.srv);
 
-    sconf.cert_file = "";
-    sconf.protocols = "<=TLSv1.2";
-    srv = make_server(&sconf);
-    memset(&cr, 0, sizeof(cr));
-    run_pair(srv, clnt, &cr, &sr);
-    assert_true(cr.ok);
-    assert_string_equal(cr.version, "TLSv1.2");
-    assert_non_null(strstr(cr.describe, "TLSv1.2 with cipher ECDHE-ECDSA-"));
-    assert_string_equal(cr.echo, "echo: hello\r\n");
-    tls_server_free(&srv);
-    tls_client_free(&clnt);
+    p.sconf.cert_file = "";
+    p.sconf.protocols = "<=TLSv1.2";
+    p.srv = make_server(&p.sconf);
+    pair_run(&p, NULL, NULL, NULL);
+    assert_true(p.cr.ok);
+    assert_string_equal(p.cr.version, "TLSv1.2");
+    assert_non_null(strstr(p.cr.describe,
+                           "TLSv1.2 with cipher ECDHE-ECDSA-"));
+    assert_string_equal(p.cr.echo, "echo: hello\r\n");
+    pair_free(&p);
 }
 
 /* --- the client's verdict ----------------------------------------------- */
@@ -682,12 +761,7 @@ static void test_verify(void **state)
         {"forged", "ca.pem", "evil.example.test", 0, 0, "signature"},
         {"forged", "ca.pem", NULL, 0, 0, "signature"},
     };
-    TLS_SERVER_CONF sconf;
-    TLS_CLIENT_CONF cconf;
-    TLS_SERVER *srv;
-    TLS_CLIENT *clnt;
-    SERVER_RUN sr;
-    CLIENT_RUN cr;
+    PAIR p;
     char cert[256];
     char key[256];
 
@@ -695,72 +769,52 @@ static void test_verify(void **state)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const VERIFY_CASE *c = cases + i;
 
-        server_conf(&sconf);
+        pair_conf(&p);
         snprintf(cert, sizeof(cert), "%s/%s.pem", dir, c->cert);
         snprintf(key, sizeof(key), "%s/%s.key", dir, c->cert);
         if (strcmp(c->cert, "ecdsa") == 0) {
-            sconf.cert_file = "";
-            sconf.eccert_file = cert;
-            sconf.eckey_file = key;
+            p.sconf.cert_file = "";
+            p.sconf.eccert_file = cert;
+            p.sconf.eckey_file = key;
         } else {
-            sconf.cert_file = cert;
-            sconf.key_file = key;
+            p.sconf.cert_file = cert;
+            p.sconf.key_file = key;
         }
-        client_conf(&cconf);
-        cconf.CAfile = *c->ca ? path(c->ca) : "";
-        srv = make_server(&sconf);
-        clnt = make_client(&cconf);
-        memset(&cr, 0, sizeof(cr));
-        cr.servername = "mail.example.test";
-        cr.match = c->match;
-        run_pair(srv, clnt, &cr, &sr);
+        p.cconf.CAfile = *c->ca ? path(c->ca) : "";
+        pair_make(&p);
+        pair_run(&p, "mail.example.test", c->match, NULL);
         /* The handshake never fails over the certificate. */
-        if (!cr.ok || !sr.ok)
-            fail_msg("case %zu: handshake: %s / %s", i, cr.why, sr.why);
-        if (cr.trusted != c->trusted || cr.verified != c->verified
-            || strstr(cr.verify_error, c->error) == NULL
-            || (*c->error == 0 && *cr.verify_error != 0))
+        if (!p.cr.ok || !p.sr.ok)
+            fail_msg("case %zu: handshake: %s / %s", i, p.cr.why, p.sr.why);
+        if (p.cr.trusted != c->trusted || p.cr.verified != c->verified
+            || strstr(p.cr.verify_error, c->error) == NULL
+            || (*c->error == 0 && *p.cr.verify_error != 0))
             fail_msg("case %zu (%s, %s, %s): trusted %d verified %d "
                      "error \"%s\"", i, c->cert, c->ca,
-                     c->match ? c->match : "(none)", cr.trusted, cr.verified,
-                     cr.verify_error);
-        assert_string_equal(cr.echo, "echo: hello\r\n");
-        tls_client_free(&clnt);
-        tls_server_free(&srv);
+                     c->match ? c->match : "(none)", p.cr.trusted,
+                     p.cr.verified, p.cr.verify_error);
+        assert_string_equal(p.cr.echo, "echo: hello\r\n");
+        pair_free(&p);
     }
 }
 
 /* SNI: sent when asked for, not otherwise. */
 static void test_sni(void **state)
 {
-    TLS_SERVER_CONF sconf;
-    TLS_CLIENT_CONF cconf;
-    TLS_SERVER *srv;
-    TLS_CLIENT *clnt;
-    SERVER_RUN sr;
-    CLIENT_RUN cr;
+    PAIR p;
 
     (void) state;
-    server_conf(&sconf);
-    client_conf(&cconf);
-    srv = make_server(&sconf);
-    clnt = make_client(&cconf);
-    memset(&cr, 0, sizeof(cr));
-    cr.servername = "mx.example.test";
-    run_pair(srv, clnt, &cr, &sr);
-    assert_true(cr.ok);
-    assert_string_equal(sr.sni, "mx.example.test");
-    memset(&cr, 0, sizeof(cr));
-    run_pair(srv, clnt, &cr, &sr);
-    assert_true(cr.ok);
-    assert_string_equal(sr.sni, "");
-    memset(&cr, 0, sizeof(cr));
-    cr.servername = "";
-    run_pair(srv, clnt, &cr, &sr);
-    assert_true(cr.ok);
-    assert_string_equal(sr.sni, "");
-    tls_client_free(&clnt);
-    tls_server_free(&srv);
+    pair_init(&p);
+    pair_run(&p, "mx.example.test", NULL, NULL);
+    assert_true(p.cr.ok);
+    assert_string_equal(p.sr.sni, "mx.example.test");
+    pair_run(&p, NULL, NULL, NULL);
+    assert_true(p.cr.ok);
+    assert_string_equal(p.sr.sni, "");
+    pair_run(&p, "", NULL, NULL);
+    assert_true(p.cr.ok);
+    assert_string_equal(p.sr.sni, "");
+    pair_free(&p);
 }
 
 /* --- protocol ranges ---------------------------------------------------- */
@@ -779,41 +833,32 @@ static void test_protocol_mismatch(void **state)
         {">=TLSv1.2", "TLSv1.2", "TLSv1.2"},
         {">=TLSv1.2", ">=TLSv1", "TLSv1.3"},
     };
-    TLS_SERVER_CONF sconf;
-    TLS_CLIENT_CONF cconf;
-    TLS_SERVER *srv;
-    TLS_CLIENT *clnt;
-    SERVER_RUN sr;
-    CLIENT_RUN cr;
+    PAIR p;
 
     (void) state;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const char *want = cases[i].version;
 
-        server_conf(&sconf);
-        sconf.protocols = cases[i].server;
-        client_conf(&cconf);
-        cconf.protocols = cases[i].client;
-        srv = make_server(&sconf);
-        clnt = make_client(&cconf);
-        memset(&cr, 0, sizeof(cr));
-        run_pair(srv, clnt, &cr, &sr);
+        pair_conf(&p);
+        p.sconf.protocols = cases[i].server;
+        p.cconf.protocols = cases[i].client;
+        pair_make(&p);
+        pair_run(&p, NULL, NULL, NULL);
         if (want == NULL) {
-            if (cr.ok || sr.ok)
+            if (p.cr.ok || p.sr.ok)
                 fail_msg("case %zu: %s vs %s: handshake succeeded", i,
                          cases[i].server, cases[i].client);
             /* Both sides say why, OpenSSL's words. */
-            if (*cr.why == 0 || *sr.why == 0)
-                fail_msg("case %zu: no reason: \"%s\" / \"%s\"", i, cr.why,
-                         sr.why);
-            assert_non_null(strstr(sr.why, "protocol"));
+            if (*p.cr.why == 0 || *p.sr.why == 0)
+                fail_msg("case %zu: no reason: \"%s\" / \"%s\"", i,
+                         p.cr.why, p.sr.why);
+            assert_non_null(strstr(p.sr.why, "protocol"));
         } else {
-            if (!cr.ok || !sr.ok)
-                fail_msg("case %zu: %s / %s", i, cr.why, sr.why);
-            assert_string_equal(cr.version, want);
+            if (!p.cr.ok || !p.sr.ok)
+                fail_msg("case %zu: %s / %s", i, p.cr.why, p.sr.why);
+            assert_string_equal(p.cr.version, want);
         }
-        tls_client_free(&clnt);
-        tls_server_free(&srv);
+        pair_free(&p);
     }
 }
 
@@ -928,49 +973,35 @@ static void test_resumption(void **state)
  */
 static void test_ticket_periods(void **state)
 {
-    TLS_SERVER_CONF sconf;
-    TLS_CLIENT_CONF cconf;
-    TLS_SERVER *srv;
-    TLS_CLIENT *clnt;
-    SERVER_RUN sr;
-    CLIENT_RUN cr;
+    PAIR p;
     time_t now;
 
     (void) state;
-    server_conf(&sconf);
-    sconf.ticket_secret_file = path("ticket.key");
-    sconf.session_timeout = 2;
-    client_conf(&cconf);
-    srv = make_server(&sconf);
-    clnt = make_client(&cconf);
+    pair_conf(&p);
+    p.sconf.ticket_secret_file = path("ticket.key");
+    p.sconf.session_timeout = 2;
+    pair_make(&p);
     /* Wait for the start of an odd second: the last of a period. */
     now = time(NULL);
     while (time(NULL) == now || time(NULL) % 2 == 0)
         poll(NULL, 0, 10);
-    memset(&cr, 0, sizeof(cr));
-    cr.cache_key = "k";
-    run_pair(srv, clnt, &cr, &sr);
-    assert_true(cr.ok);
+    pair_run(&p, NULL, NULL, "k");
+    assert_true(p.cr.ok);
     poll(NULL, 0, 1200);
-    memset(&cr, 0, sizeof(cr));
-    cr.cache_key = "k";
-    run_pair(srv, clnt, &cr, &sr);
-    assert_true(cr.ok);
-    assert_true(sr.ok);
-    if (!cr.reused || !sr.reused)
+    pair_run(&p, NULL, NULL, "k");
+    assert_true(p.cr.ok);
+    assert_true(p.sr.ok);
+    if (!p.cr.reused || !p.sr.reused)
         fail_msg("a ticket of the previous period was not resumed");
 
     /* Three seconds later the ticket is too old. */
     sleep(3);
-    memset(&cr, 0, sizeof(cr));
-    cr.cache_key = "k";
-    run_pair(srv, clnt, &cr, &sr);
-    assert_true(cr.ok);
-    assert_true(sr.ok);
-    assert_false(cr.reused);
-    assert_false(sr.reused);
-    tls_client_free(&clnt);
-    tls_server_free(&srv);
+    pair_run(&p, NULL, NULL, "k");
+    assert_true(p.cr.ok);
+    assert_true(p.sr.ok);
+    assert_false(p.cr.reused);
+    assert_false(p.sr.reused);
+    pair_free(&p);
 }
 
 static void test_ticket_secret_bad(void **state)
@@ -994,8 +1025,8 @@ static void test_ticket_secret_bad(void **state)
 /* --- misbehaving peers -------------------------------------------------- */
 
 /*
- * A raw peer: reads up to 'want' bytes (0: none), writes, stays until
- * our side closes or linger_ms, then closes.
+ * A raw peer: reads up to 'want' bytes (0: none) into got, writes send,
+ * stays until our side closes or linger_ms, then closes.
  */
 typedef struct RAW_PEER {
     int     fd;
@@ -1004,7 +1035,6 @@ typedef struct RAW_PEER {
     size_t  send_len;
     int     linger_ms;                  /* most to wait before closing */
     STRBUF *got;
-    pthread_t tid;
 } RAW_PEER;
 
 static void *raw_peer_main(void *arg)
@@ -1035,50 +1065,50 @@ static void *raw_peer_main(void *arg)
     return NULL;
 }
 
-static void raw_peer_start(RAW_PEER *p, int fd, size_t want,
-                           const char *data, size_t len, int linger_ms,
-                           STRBUF *got)
+/*
+ * Our server (clnt NULL) or our client against a raw peer on c's other
+ * end: the handshake fails and leaves the stream on its plain transport.
+ * Returns how long the handshake took.
+ */
+static long long vs_raw(TLS_SERVER *srv, TLS_CLIENT *clnt,
+                        const char *cache_key, RAW_PEER *peer, int timeout,
+                        STRBUF *why)
 {
-    memset(p, 0, sizeof(*p));
-    p->fd = fd;
-    p->linger_ms = linger_ms;
-    p->want = want;
-    p->send = data;
-    p->send_len = len;
-    p->got = got;
-    strbuf_reset(got);
-    assert_int_equal(pthread_create(&p->tid, NULL, raw_peer_main, p), 0);
+    TLS_SESS *sess;
+    long long start;
+    CONN c;
+
+    conn_open(&c);
+    peer->fd = c.sv[1];
+    strbuf_reset(peer->got);
+    conn_peer(&c, raw_peer_main, peer);
+    start = stream_now_ms();
+    if (clnt == NULL)
+        sess = tls_server_start(srv, c.s, timeout, why);
+    else
+        sess = tls_client_start(clnt, c.s, timeout, "mail.example.test",
+                                NULL, cache_key, why);
+    start = stream_now_ms() - start;
+    assert_null(sess);
+    assert_true(why->len > 0);
+    assert_ptr_not_equal(c.s->io, &tls_stream_io);
+    if (clnt == NULL)
+        assert_null(c.s->io_ctx);
+    conn_close(&c);
+    return start;
 }
 
-/* Our server against a raw peer; returns how long the handshake took. */
+/* Our server against a raw peer that sends data. */
 static long long server_vs_raw(TLS_SERVER *srv, const char *data, size_t len,
                                int linger_ms, int timeout, STRBUF *why)
 {
     STRBUF *got = strbuf_alloc(64);
-    RAW_PEER peer;
-    STREAM *s;
-    TLS_SESS *sess;
-    long long start;
-    int sv[2];
+    RAW_PEER peer = {.send = data, .send_len = len, .linger_ms = linger_ms,
+        .got = got};
+    long long ms = vs_raw(srv, NULL, NULL, &peer, timeout, why);
 
-    alarm(HANG_ALARM);
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-    raw_peer_start(&peer, sv[1], 0, data, len, linger_ms, got);
-    s = stream_open(sv[0], TIMEOUT, LINE_LIMIT);
-    start = stream_now_ms();
-    sess = tls_server_start(srv, s, timeout, why);
-    start = stream_now_ms() - start;
-    assert_null(sess);
-    assert_true(why->len > 0);
-    /* The stream is left on its plain transport. */
-    assert_ptr_not_equal(s->io, &tls_stream_io);
-    assert_null(s->io_ctx);
-    stream_free(&s);
-    close(sv[0]);
-    assert_int_equal(pthread_join(peer.tid, NULL), 0);
-    alarm(0);
     strbuf_free(&got);
-    return start;
+    return ms;
 }
 
 /* Our client against a raw peer that reads 'want' bytes first. */
@@ -1087,36 +1117,17 @@ static long long client_vs_raw(TLS_CLIENT *clnt, const char *cache_key,
                                int linger_ms, int timeout, STRBUF *why,
                                STRBUF *got)
 {
-    RAW_PEER peer;
-    STREAM *s;
-    TLS_SESS *sess;
-    long long start;
-    int sv[2];
+    RAW_PEER peer = {.want = want, .send = data, .send_len = len,
+        .linger_ms = linger_ms, .got = got};
 
-    alarm(HANG_ALARM);
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-    raw_peer_start(&peer, sv[1], want, data, len, linger_ms, got);
-    s = stream_open(sv[0], TIMEOUT, LINE_LIMIT);
-    start = stream_now_ms();
-    sess = tls_client_start(clnt, s, timeout, "mail.example.test", NULL,
-                            cache_key, why);
-    start = stream_now_ms() - start;
-    assert_null(sess);
-    assert_true(why->len > 0);
-    assert_ptr_not_equal(s->io, &tls_stream_io);
-    stream_free(&s);
-    close(sv[0]);
-    assert_int_equal(pthread_join(peer.tid, NULL), 0);
-    alarm(0);
-    return start;
+    return vs_raw(NULL, clnt, cache_key, &peer, timeout, why);
 }
 
 static void test_bad_peers(void **state)
 {
     static const char smtp[] = "220 mail.example.test ESMTP\r\n";
     static const char ehlo[] = "EHLO client.example.test\r\n";
-    TLS_SERVER_CONF sconf;
-    TLS_CLIENT_CONF cconf;
+    PAIR p;
     TLS_SERVER *srv;
     TLS_CLIENT *clnt;
     STRBUF *why = strbuf_alloc(64);
@@ -1124,10 +1135,9 @@ static void test_bad_peers(void **state)
     long long ms;
 
     (void) state;
-    server_conf(&sconf);
-    client_conf(&cconf);
-    srv = make_server(&sconf);
-    clnt = make_client(&cconf);
+    pair_init(&p);
+    srv = p.srv;
+    clnt = p.clnt;
 
     /* Server: the peer closes at once. */
     ms = server_vs_raw(srv, NULL, 0, 0, 0, why);
@@ -1172,8 +1182,7 @@ static void test_bad_peers(void **state)
     ms = server_vs_raw(srv, hello->data, hello->len, LINGER, 0, why);
     assert_true(ms < 5000);
 
-    tls_client_free(&clnt);
-    tls_server_free(&srv);
+    pair_free(&p);
     strbuf_free(&why);
     strbuf_free(&hello);
 }
@@ -1181,31 +1190,21 @@ static void test_bad_peers(void **state)
 /* A cached session whose handshake failed is not offered again. */
 static void test_failed_session_forgotten(void **state)
 {
-    TLS_SERVER_CONF sconf;
-    TLS_CLIENT_CONF cconf;
-    TLS_SERVER *srv;
-    TLS_CLIENT *clnt;
-    SERVER_RUN sr;
-    CLIENT_RUN cr;
+    PAIR p;
     STRBUF *why = strbuf_alloc(64);
     STRBUF *hello = strbuf_alloc(64);
 
     (void) state;
-    server_conf(&sconf);
-    sconf.ticket_secret_file = path("ticket.key");
-    client_conf(&cconf);
-    srv = make_server(&sconf);
-    clnt = make_client(&cconf);
-    expect_reuse(srv, srv, clnt, "k", "k", 1);
-    (void) client_vs_raw(clnt, "k", 1, NULL, 0, 0, 0, why, hello);
+    pair_conf(&p);
+    p.sconf.ticket_secret_file = path("ticket.key");
+    pair_make(&p);
+    expect_reuse(p.srv, p.srv, p.clnt, "k", "k", 1);
+    (void) client_vs_raw(p.clnt, "k", 1, NULL, 0, 0, 0, why, hello);
     assert_string_equal(why->data, "lost connection during the handshake");
-    memset(&cr, 0, sizeof(cr));
-    cr.cache_key = "k";
-    run_pair(srv, clnt, &cr, &sr);
-    assert_true(cr.ok);
-    assert_false(cr.reused);
-    tls_client_free(&clnt);
-    tls_server_free(&srv);
+    pair_run(&p, NULL, NULL, "k");
+    assert_true(p.cr.ok);
+    assert_false(p.cr.reused);
+    pair_free(&p);
     strbuf_free(&why);
     strbuf_free(&hello);
 }
@@ -1213,45 +1212,29 @@ static void test_failed_session_forgotten(void **state)
 /* A server that goes away after the handshake: EOF or error, no hang. */
 static void test_peer_gone_after_handshake(void **state)
 {
-    TLS_SERVER_CONF sconf;
-    TLS_CLIENT_CONF cconf;
-    TLS_SERVER *srv;
-    TLS_CLIENT *clnt;
+    PAIR p;
+    CONN c;
     TLS_SESS *sess;
-    SERVER_RUN sr;
-    STRBUF *why = strbuf_alloc(64);
     STRBUF *line = strbuf_alloc(64);
-    STREAM *s;
-    int sv[2];
 
     (void) state;
-    server_conf(&sconf);
-    client_conf(&cconf);
-    srv = make_server(&sconf);
-    clnt = make_client(&cconf);
-    alarm(HANG_ALARM);
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-    server_start(&sr, srv, sv[1]);
-    s = stream_open(sv[0], TIMEOUT, LINE_LIMIT);
-    assert_non_null(sess = tls_client_start(clnt, s, 0, NULL, NULL, NULL,
-                                            why));
-    stream_puts(s, "QUIT\r\n");
-    assert_int_equal(stream_flush(s), 0);
+    pair_init(&p);
+    conn_open(&c);
+    server_start(&p.sr, p.srv, &c);
+    sess = client_start(p.clnt, &c, NULL);
+    stream_puts(c.s, "QUIT\r\n");
+    assert_int_equal(stream_flush(c.s), 0);
     /* The server frees its session (close_notify) and closes. */
-    assert_true(stream_get_line(s, line) <= 0);
-    assert_false(stream_timed_out(s));
-    server_join(&sr);
+    assert_true(stream_get_line(c.s, line) <= 0);
+    assert_false(stream_timed_out(c.s));
+    conn_join(&c);
     /* Writing into the closed connection fails cleanly (no SIGPIPE). */
     for (int i = 0; i < 4; i++)
-        stream_puts(s, "more\r\n");
-    (void) stream_flush(s);
-    tls_session_free(&sess, s);
-    stream_free(&s);
-    close(sv[0]);
-    alarm(0);
-    tls_client_free(&clnt);
-    tls_server_free(&srv);
-    strbuf_free(&why);
+        stream_puts(c.s, "more\r\n");
+    (void) stream_flush(c.s);
+    tls_session_free(&sess, c.s);
+    conn_close(&c);
+    pair_free(&p);
     strbuf_free(&line);
 }
 
@@ -1259,30 +1242,28 @@ static void test_peer_gone_after_handshake(void **state)
 
 /*
  * STARTTLS on streams that already carried plaintext: a server thread
- * starts TLS on ss, we on s; one line there and back, then we free our
- * session.  Nothing here asserts while the thread runs.  Returns whether
- * the client got a reply (in reply).
+ * starts TLS on c->ss, we on c->s; one line there and back, then we free
+ * our session.  Nothing here asserts while the thread runs.  Returns
+ * whether the client got a reply (in reply); the server's results are in
+ * p->sr.
  */
-static int starttls_exchange(TLS_SERVER *srv, TLS_CLIENT *clnt, STREAM *s,
-                             STREAM *ss, SERVER_RUN *sr, STRBUF *reply)
+static int starttls_exchange(PAIR *p, CONN *c, STRBUF *reply)
 {
     STRBUF *why = strbuf_alloc(64);
+    STREAM *s = c->s;
     TLS_SESS *sess;
     int ok = 0;
 
-    memset(sr, 0, sizeof(*sr));
-    sr->srv = srv;
-    sr->fd = ss->fd;
-    sr->s = ss;
     strbuf_reset(reply);
-    assert_int_equal(pthread_create(&sr->tid, NULL, server_main, sr), 0);
-    if ((sess = tls_client_start(clnt, s, 0, NULL, NULL, NULL, why)) != NULL) {
+    server_start(&p->sr, p->srv, c);
+    sess = tls_client_start(p->clnt, s, 0, NULL, NULL, NULL, why);
+    if (sess != NULL) {
         stream_puts(s, "hello\r\n");
         ok = stream_flush(s) == 0 && stream_get_line(s, reply) > 0;
         tls_session_free(&sess, s);
     } else
         (void) shutdown(s->fd, SHUT_RDWR);
-    server_join(sr);
+    conn_join(c);
     strbuf_free(&why);
     return ok;
 }
@@ -1294,90 +1275,67 @@ static int starttls_exchange(TLS_SERVER *srv, TLS_CLIENT *clnt, STREAM *s,
  */
 static void test_starttls_and_free(void **state)
 {
-    TLS_SERVER_CONF sconf;
-    TLS_CLIENT_CONF cconf;
-    TLS_SERVER *srv;
-    TLS_CLIENT *clnt;
+    PAIR p;
+    CONN c;
     TLS_SESS *sess = NULL;
-    SERVER_RUN sr;
     STRBUF *why = strbuf_alloc(64);
     STRBUF *line = strbuf_alloc(64);
-    STREAM *s;
-    STREAM *ss;
-    int sv[2];
 
     (void) state;
-    server_conf(&sconf);
-    client_conf(&cconf);
-    srv = make_server(&sconf);
-    clnt = make_client(&cconf);
-    alarm(HANG_ALARM);
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-    s = stream_open(sv[0], TIMEOUT, LINE_LIMIT);
-    ss = stream_open(sv[1], TIMEOUT, LINE_LIMIT);
-    stream_puts(s, "STARTTLS\r\nRCPT TO:<injected@example.test>\r\n");
-    assert_int_equal(stream_flush(s), 0);
-    assert_true(stream_get_line(ss, line) > 0);
+    pair_init(&p);
+    conn_open_both(&c);
+    stream_puts(c.s, "STARTTLS\r\nRCPT TO:<injected@example.test>\r\n");
+    assert_int_equal(stream_flush(c.s), 0);
+    assert_true(stream_get_line(c.ss, line) > 0);
     assert_string_equal(line->data, "STARTTLS\r\n");
-    assert_true(stream_pending(ss) > 0);        /* the injection */
+    assert_true(stream_pending(c.ss) > 0);      /* the injection */
 
     /* The server starts TLS on its stream as it is. */
-    assert_true(starttls_exchange(srv, clnt, s, ss, &sr, line));
+    assert_true(starttls_exchange(&p, &c, line));
     assert_string_equal(line->data, "echo: hello\r\n");
-    assert_ptr_not_equal(s->io, &tls_stream_io);
-    assert_null(s->io_ctx);
-    assert_true(sr.ok);
-    assert_string_equal(sr.first, "hello\r\n");
-    assert_true(sr.eof);
-    assert_ptr_not_equal(ss->io, &tls_stream_io);
+    assert_ptr_not_equal(c.s->io, &tls_stream_io);
+    assert_null(c.s->io_ctx);
+    assert_true(p.sr.ok);
+    assert_string_equal(p.sr.first, "hello\r\n");
+    assert_true(p.sr.eof);
+    assert_ptr_not_equal(c.ss->io, &tls_stream_io);
 
     /* Both descriptors are open; plaintext flows again. */
-    assert_true(fcntl(sv[0], F_GETFD) >= 0);
-    assert_true(fcntl(sv[1], F_GETFD) >= 0);
-    stream_clear_flags(ss);
-    stream_puts(s, "plain again\r\n");
-    assert_int_equal(stream_flush(s), 0);
-    assert_true(stream_get_line(ss, line) > 0);
+    assert_true(fcntl(c.sv[0], F_GETFD) >= 0);
+    assert_true(fcntl(c.sv[1], F_GETFD) >= 0);
+    stream_clear_flags(c.ss);
+    stream_puts(c.s, "plain again\r\n");
+    assert_int_equal(stream_flush(c.s), 0);
+    assert_true(stream_get_line(c.ss, line) > 0);
     assert_string_equal(line->data, "plain again\r\n");
-    stream_free(&ss);
-    stream_close(&s);
-    close(sv[1]);
-    alarm(0);
+    conn_close(&c);
 
     /*
      * The client side too: a "220" reply to STARTTLS with a forged reply
      * pipelined behind it in plaintext (a man in the middle) must not be
      * read as the first reply over TLS.
      */
-    alarm(HANG_ALARM);
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-    s = stream_open(sv[0], TIMEOUT, LINE_LIMIT);
-    ss = stream_open(sv[1], TIMEOUT, LINE_LIMIT);
-    stream_puts(ss, "220 go ahead\r\n250 injected\r\n");
-    assert_int_equal(stream_flush(ss), 0);
-    assert_true(stream_get_line(s, line) > 0);
+    conn_open_both(&c);
+    stream_puts(c.ss, "220 go ahead\r\n250 injected\r\n");
+    assert_int_equal(stream_flush(c.ss), 0);
+    assert_true(stream_get_line(c.s, line) > 0);
     assert_string_equal(line->data, "220 go ahead\r\n");
-    assert_true(starttls_exchange(srv, clnt, s, ss, &sr, line));
+    assert_true(starttls_exchange(&p, &c, line));
     assert_string_equal(line->data, "echo: hello\r\n");
-    assert_true(sr.ok);
-    stream_free(&ss);
-    stream_close(&s);
-    close(sv[1]);
-    alarm(0);
+    assert_true(p.sr.ok);
+    conn_close(&c);
 
     /* A stream that writes elsewhere cannot do TLS. */
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-    s = stream_open(sv[0], TIMEOUT, LINE_LIMIT);
-    stream_set_write_fd(s, sv[1]);
-    assert_null(tls_server_start(srv, s, 0, why));
+    conn_open(&c);
+    stream_set_write_fd(c.s, c.sv[1]);
+    assert_null(tls_server_start(p.srv, c.s, 0, why));
     assert_non_null(strstr(why->data, "network connection"));
-    stream_close(&s);
-    close(sv[1]);
+    conn_close(&c);
+    close(c.sv[1]);
 
     /* Freeing nothing is fine. */
     tls_session_free(&sess, NULL);
-    tls_client_free(&clnt);
-    tls_server_free(&srv);
+    pair_free(&p);
     strbuf_free(&why);
     strbuf_free(&line);
 }

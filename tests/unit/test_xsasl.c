@@ -95,6 +95,53 @@ static XSASL_CLNT *client_new(const char *user, const char *password,
     return clnt;
 }
 
+/*
+ * A test's peers: a server session and a client with the usual settings
+ * (new_server() and new_client() replace them), and buffers for what
+ * the calls write.
+ */
+typedef struct PEERS {
+    XSASL_SESS *srv;
+    XSASL_CLNT *clnt;
+    STRBUF *mech;                       /* the client's pick */
+    STRBUF *resp;                       /* the client's responses */
+    STRBUF *out;                        /* the server's challenges */
+    STRBUF *why;
+} PEERS;
+
+static void new_server(PEERS *p)
+{
+    xsasl_session_free(&p->srv);
+    p->srv = server_new("", "noanonymous");
+}
+
+static void new_client(PEERS *p, const char *sec_opts)
+{
+    xsasl_client_free(&p->clnt);
+    p->clnt = client_new(USER, PASSWORD, sec_opts);
+}
+
+static void peers_open(PEERS *p)
+{
+    memset(p, 0, sizeof(*p));
+    new_server(p);
+    new_client(p, "noanonymous");
+    p->mech = strbuf_alloc(64);
+    p->resp = strbuf_alloc(64);
+    p->out = strbuf_alloc(64);
+    p->why = strbuf_alloc(64);
+}
+
+static void peers_close(PEERS *p)
+{
+    xsasl_client_free(&p->clnt);
+    xsasl_session_free(&p->srv);
+    strbuf_free(&p->mech);
+    strbuf_free(&p->resp);
+    strbuf_free(&p->out);
+    strbuf_free(&p->why);
+}
+
 /* Is word in the space-separated list? */
 static int has_word(const char *list, const char *word)
 {
@@ -239,39 +286,33 @@ static void test_base64(void **state)
 /* Bad base64 from either peer is reported as such. */
 static void test_bad_base64_exchange(void **state)
 {
-    XSASL_SESS *srv = server_new("", "noanonymous");
-    XSASL_CLNT *clnt = client_new(USER, PASSWORD, "noanonymous");
-    STRBUF *out = strbuf_alloc(64);
-    STRBUF *why = strbuf_alloc(64);
-    STRBUF *mech = strbuf_alloc(64);
-    STRBUF *init = strbuf_alloc(64);
+    PEERS p;
 
     (void) state;
-    assert_int_equal(xsasl_start(srv, "PLAIN", "not base64!", out, why),
-                     XSASL_BADB64);
-    assert_non_null(strstr(why->data, "base64"));
-    assert_int_equal(xsasl_start(srv, "LOGIN", NULL, out, why), XSASL_MORE);
-    assert_int_equal(xsasl_step(srv, "YW*j", out, why), XSASL_BADB64);
-    assert_non_null(strstr(why->data, "base64"));
+    peers_open(&p);
+    assert_int_equal(xsasl_start(p.srv, "PLAIN", "not base64!", p.out,
+                                 p.why), XSASL_BADB64);
+    assert_non_null(strstr(p.why->data, "base64"));
+    assert_int_equal(xsasl_start(p.srv, "LOGIN", NULL, p.out, p.why),
+                     XSASL_MORE);
+    assert_int_equal(xsasl_step(p.srv, "YW*j", p.out, p.why), XSASL_BADB64);
+    assert_non_null(strstr(p.why->data, "base64"));
 
     /* The client: a challenge that is not base64. */
-    assert_int_equal(xsasl_client_start(clnt, "LOGIN", "", mech, init, why),
-                     XSASL_MORE);
-    assert_string_equal(mech->data, "LOGIN");
-    assert_int_equal(xsasl_client_step(clnt, "VXNlcm5hbWU6?", out, why),
-                     XSASL_BADB64);
-    assert_non_null(strstr(why->data, "base64"));
+    assert_int_equal(xsasl_client_start(p.clnt, "LOGIN", "", p.mech, p.resp,
+                                        p.why), XSASL_MORE);
+    assert_string_equal(p.mech->data, "LOGIN");
+    assert_int_equal(xsasl_client_step(p.clnt, "VXNlcm5hbWU6?", p.resp,
+                                       p.why), XSASL_BADB64);
+    assert_non_null(strstr(p.why->data, "base64"));
 
-    xsasl_client_free(&clnt);
-    assert_null(clnt);
-    xsasl_client_free(&clnt);
-    xsasl_session_free(&srv);
-    assert_null(srv);
-    xsasl_session_free(&srv);
-    strbuf_free(&out);
-    strbuf_free(&why);
-    strbuf_free(&mech);
-    strbuf_free(&init);
+    xsasl_client_free(&p.clnt);
+    assert_null(p.clnt);
+    xsasl_client_free(&p.clnt);
+    xsasl_session_free(&p.srv);
+    assert_null(p.srv);
+    xsasl_session_free(&p.srv);
+    peers_close(&p);
 }
 
 /* --- security options --------------------------------------------------- */
@@ -403,92 +444,75 @@ static void test_client_mechs(void **state)
         /* The server lists one the client lacks first: the next one. */
         {"noanonymous", NULL, "X-UNKNOWN PLAIN", "PLAIN"},
     };
-    STRBUF *why = strbuf_alloc(64);
-    STRBUF *mech = strbuf_alloc(64);
-    STRBUF *init = strbuf_alloc(64);
+    PEERS p;
 
     (void) state;
+    peers_open(&p);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        XSASL_CLNT *clnt = client_new(USER, PASSWORD, cases[i].opts);
         int rc;
 
+        new_client(&p, cases[i].opts);
         if (cases[i].tls_opts
-            && xsasl_client_tls(clnt, 256, cases[i].tls_opts, why) < 0)
-            fail_msg("xsasl_client_tls: %s", why->data);
-        strbuf_set(why, "");
-        rc = xsasl_client_start(clnt, cases[i].offered, "", mech, init, why);
+            && xsasl_client_tls(p.clnt, 256, cases[i].tls_opts, p.why) < 0)
+            fail_msg("xsasl_client_tls: %s", p.why->data);
+        strbuf_set(p.why, "");
+        rc = xsasl_client_start(p.clnt, cases[i].offered, "", p.mech, p.resp,
+                                p.why);
         if (cases[i].want == NULL) {
             if (rc != XSASL_NOMECH)
-                fail_msg("case %zu: %d, mechanism %s", i, rc, mech->data);
-            assert_true(why->len > 0);
+                fail_msg("case %zu: %d, mechanism %s", i, rc, p.mech->data);
+            assert_true(p.why->len > 0);
         } else {
             if (rc != XSASL_MORE && rc != XSASL_DONE)
-                fail_msg("case %zu: %d: %s", i, rc, why->data);
-            assert_string_equal(mech->data, cases[i].want);
+                fail_msg("case %zu: %d: %s", i, rc, p.why->data);
+            assert_string_equal(p.mech->data, cases[i].want);
         }
-        xsasl_client_free(&clnt);
     }
-    strbuf_free(&why);
-    strbuf_free(&mech);
-    strbuf_free(&init);
+    peers_close(&p);
 }
 
 /* noplaintext is lifted by TLS only when the TLS options say so. */
 static void test_client_tls(void **state)
 {
-    XSASL_CLNT *clnt;
-    STRBUF *why = strbuf_alloc(64);
-    STRBUF *mech = strbuf_alloc(64);
-    STRBUF *init = strbuf_alloc(64);
+    PEERS p;
 
     (void) state;
-    clnt = client_new(USER, PASSWORD, "noplaintext, noanonymous");
-    assert_int_equal(xsasl_client_start(clnt, "PLAIN", "", mech, init, why),
-                     XSASL_NOMECH);
-    xsasl_client_free(&clnt);
-    clnt = client_new(USER, PASSWORD, "noplaintext, noanonymous");
-    assert_int_equal(xsasl_client_tls(clnt, 256, "noanonymous", why), 0);
-    assert_int_equal(xsasl_client_start(clnt, "PLAIN", "", mech, init, why),
-                     XSASL_DONE);
-    assert_string_equal(mech->data, "PLAIN");
-    xsasl_client_free(&clnt);
-    clnt = client_new(USER, PASSWORD, "noanonymous");
-    assert_int_equal(xsasl_client_tls(clnt, 256, "nosuch", why), -1);
-    assert_non_null(strstr(why->data, "nosuch"));
-    xsasl_client_free(&clnt);
-    strbuf_free(&why);
-    strbuf_free(&mech);
-    strbuf_free(&init);
+    peers_open(&p);
+    new_client(&p, "noplaintext, noanonymous");
+    assert_int_equal(xsasl_client_start(p.clnt, "PLAIN", "", p.mech, p.resp,
+                                        p.why), XSASL_NOMECH);
+    new_client(&p, "noplaintext, noanonymous");
+    assert_int_equal(xsasl_client_tls(p.clnt, 256, "noanonymous", p.why), 0);
+    assert_int_equal(xsasl_client_start(p.clnt, "PLAIN", "", p.mech, p.resp,
+                                        p.why), XSASL_DONE);
+    assert_string_equal(p.mech->data, "PLAIN");
+    new_client(&p, "noanonymous");
+    assert_int_equal(xsasl_client_tls(p.clnt, 256, "nosuch", p.why), -1);
+    assert_non_null(strstr(p.why->data, "nosuch"));
+    peers_close(&p);
 }
 
 /* The client's filter (smtp_sasl_mechanism_filter). */
 static void test_client_filter(void **state)
 {
-    XSASL_CLNT *clnt = client_new(USER, PASSWORD, "noanonymous");
-    STRBUF *why = strbuf_alloc(64);
-    STRBUF *mech = strbuf_alloc(64);
-    STRBUF *init = strbuf_alloc(64);
+    PEERS p;
 
     (void) state;
-    assert_int_equal(xsasl_client_start(clnt, "PLAIN LOGIN", "cram-md5", mech,
-                                        init, why), XSASL_NOMECH);
-    assert_string_equal(why->data, "none of the server's SASL mechanisms "
+    peers_open(&p);
+    assert_int_equal(xsasl_client_start(p.clnt, "PLAIN LOGIN", "cram-md5",
+                                        p.mech, p.resp, p.why), XSASL_NOMECH);
+    assert_string_equal(p.why->data, "none of the server's SASL mechanisms "
                         "(PLAIN LOGIN) is allowed");
-    xsasl_client_free(&clnt);
-    clnt = client_new(USER, PASSWORD, "noanonymous");
-    assert_int_equal(xsasl_client_start(clnt, MECHS, "login, plain", mech,
-                                        init, why), XSASL_DONE);
-    assert_string_equal(mech->data, "PLAIN");
-    xsasl_client_free(&clnt);
-    clnt = client_new(USER, PASSWORD, "noanonymous");
-    assert_int_equal(xsasl_client_start(clnt, MECHS, "LOGIN", mech, init,
-                                        why), XSASL_MORE);
-    assert_string_equal(mech->data, "LOGIN");
-    assert_string_equal(init->data, "");        /* LOGIN: no initial data */
-    xsasl_client_free(&clnt);
-    strbuf_free(&why);
-    strbuf_free(&mech);
-    strbuf_free(&init);
+    new_client(&p, "noanonymous");
+    assert_int_equal(xsasl_client_start(p.clnt, MECHS, "login, plain",
+                                        p.mech, p.resp, p.why), XSASL_DONE);
+    assert_string_equal(p.mech->data, "PLAIN");
+    new_client(&p, "noanonymous");
+    assert_int_equal(xsasl_client_start(p.clnt, MECHS, "LOGIN", p.mech,
+                                        p.resp, p.why), XSASL_MORE);
+    assert_string_equal(p.mech->data, "LOGIN");
+    assert_string_equal(p.resp->data, "");      /* LOGIN: no initial data */
+    peers_close(&p);
 }
 
 /* --- exchanges ---------------------------------------------------------- */
@@ -556,29 +580,26 @@ static void test_exchanges(void **state)
 /* Left to pick, the client takes the strongest mechanism offered. */
 static void test_client_picks(void **state)
 {
-    XSASL_SESS *srv = server_new("", "noanonymous");
-    XSASL_CLNT *clnt = client_new(USER, PASSWORD, "noanonymous");
+    PEERS p;
     RUN r;
 
     (void) state;
+    peers_open(&p);
     memset(&r, 0, sizeof(r));
-    exchange(srv, clnt, &r);
+    exchange(p.srv, p.clnt, &r);
     assert_int_equal(r.server_rc, XSASL_DONE);
     assert_string_equal(r.mech, "SCRAM-SHA-256");
-    xsasl_client_free(&clnt);
-    xsasl_session_free(&srv);
 
     /* The server's list names one it lacks: the exchange fails cleanly. */
-    srv = server_new("", "noanonymous");
-    clnt = client_new(USER, PASSWORD, "noanonymous");
+    new_server(&p);
+    new_client(&p, "noanonymous");
     memset(&r, 0, sizeof(r));
     r.server_mechs = "DIGEST-MD5";
-    exchange(srv, clnt, &r);
+    exchange(p.srv, p.clnt, &r);
     assert_string_equal(r.mech, "DIGEST-MD5");
     assert_int_equal(r.server_rc, XSASL_NOMECH);
     assert_non_null(strstr(r.why, "mechanism"));
-    xsasl_client_free(&clnt);
-    xsasl_session_free(&srv);
+    peers_close(&p);
 }
 
 /*
@@ -588,118 +609,104 @@ static void test_client_picks(void **state)
  */
 static void test_scram_mutual(void **state)
 {
-    XSASL_SESS *srv = server_new("", "noanonymous");
-    XSASL_CLNT *clnt = client_new(USER, PASSWORD, "noanonymous");
-    STRBUF *mech = strbuf_alloc(64);
-    STRBUF *msg = strbuf_alloc(64);
-    STRBUF *out = strbuf_alloc(64);
-    STRBUF *why = strbuf_alloc(64);
+    PEERS p;
     STRBUF *raw = strbuf_alloc(64);
     char *cp;
 
     (void) state;
-    assert_int_equal(xsasl_client_start(clnt, "SCRAM-SHA-256", "", mech, msg,
-                                        why), XSASL_MORE);
-    assert_int_equal(xsasl_start(srv, "SCRAM-SHA-256", msg->data, out, why),
+    peers_open(&p);
+    assert_int_equal(xsasl_client_start(p.clnt, "SCRAM-SHA-256", "", p.mech,
+                                        p.resp, p.why), XSASL_MORE);
+    assert_int_equal(xsasl_start(p.srv, "SCRAM-SHA-256", p.resp->data, p.out,
+                                 p.why), XSASL_MORE);
+    assert_int_equal(xsasl_client_step(p.clnt, p.out->data, p.resp, p.why),
                      XSASL_MORE);
-    assert_int_equal(xsasl_client_step(clnt, out->data, msg, why),
+    assert_int_equal(xsasl_step(p.srv, p.resp->data, p.out, p.why),
                      XSASL_MORE);
-    assert_int_equal(xsasl_step(srv, msg->data, out, why), XSASL_MORE);
     /* out: base64 of "v=<signature>"; change one signature byte. */
-    assert_int_equal(xsasl_decode64(out->data, raw), 0);
+    assert_int_equal(xsasl_decode64(p.out->data, raw), 0);
     assert_memory_equal(raw->data, "v=", 2);
     cp = raw->data + 2;
     *cp = *cp == 'A' ? 'B' : 'A';
-    xsasl_encode64(raw->data, (unsigned) raw->len, out);
-    assert_int_equal(xsasl_client_step(clnt, out->data, msg, why),
+    xsasl_encode64(raw->data, (unsigned) raw->len, p.out);
+    assert_int_equal(xsasl_client_step(p.clnt, p.out->data, p.resp, p.why),
                      XSASL_FAIL);
-    assert_true(why->len > 0);
-    xsasl_client_free(&clnt);
-    xsasl_session_free(&srv);
+    assert_true(p.why->len > 0);
 
     /* A server-first message that is not one. */
-    clnt = client_new(USER, PASSWORD, "noanonymous");
-    assert_int_equal(xsasl_client_start(clnt, "SCRAM-SHA-256", "", mech, msg,
-                                        why), XSASL_MORE);
-    xsasl_encode64("v=AAAA", 6, out);
-    assert_int_equal(xsasl_client_step(clnt, out->data, msg, why),
+    new_client(&p, "noanonymous");
+    assert_int_equal(xsasl_client_start(p.clnt, "SCRAM-SHA-256", "", p.mech,
+                                        p.resp, p.why), XSASL_MORE);
+    xsasl_encode64("v=AAAA", 6, p.out);
+    assert_int_equal(xsasl_client_step(p.clnt, p.out->data, p.resp, p.why),
                      XSASL_FAIL);
-    xsasl_client_free(&clnt);
-    strbuf_free(&mech);
-    strbuf_free(&msg);
-    strbuf_free(&out);
-    strbuf_free(&why);
+    peers_close(&p);
     strbuf_free(&raw);
 }
 
 /* Protocol edge cases on the server side. */
 static void test_server_exchange_edges(void **state)
 {
-    XSASL_SESS *srv = server_new("", "noanonymous");
-    XSASL_CLNT *clnt;
-    STRBUF *out = strbuf_alloc(64);
-    STRBUF *why = strbuf_alloc(64);
-    STRBUF *b64 = strbuf_alloc(64);
     static const char plain[] = "\0" USER "\0" PASSWORD;
     static const char *mechs[] = {"PLAIN", "LOGIN", "CRAM-MD5",
         "SCRAM-SHA-256"};
+    PEERS p;
+    STRBUF *b64 = strbuf_alloc(64);
     RUN r;
 
     (void) state;
+    peers_open(&p);
     xsasl_encode64(plain, sizeof(plain) - 1, b64);
 
     /* AUTH PLAIN without an initial response: an empty challenge. */
-    assert_int_equal(xsasl_start(srv, "PLAIN", NULL, out, why), XSASL_MORE);
-    assert_string_equal(out->data, "");
-    assert_int_equal(xsasl_step(srv, b64->data, out, why), XSASL_DONE);
-    assert_string_equal(xsasl_username(srv), USER);
-    assert_string_equal(xsasl_method(srv), "PLAIN");
-    xsasl_session_free(&srv);
+    assert_int_equal(xsasl_start(p.srv, "PLAIN", NULL, p.out, p.why),
+                     XSASL_MORE);
+    assert_string_equal(p.out->data, "");
+    assert_int_equal(xsasl_step(p.srv, b64->data, p.out, p.why), XSASL_DONE);
+    assert_string_equal(xsasl_username(p.srv), USER);
+    assert_string_equal(xsasl_method(p.srv), "PLAIN");
 
     /* An empty initial response ("=") is no PLAIN response. */
-    srv = server_new("", "noanonymous");
-    assert_int_equal(xsasl_start(srv, "PLAIN", "=", out, why), XSASL_FAIL);
-    /* A failure, then a success on the same session (AUTH again). */
-    assert_int_equal(xsasl_start(srv, "PLAIN", "AGFsaWNlAHg=", out, why),
+    new_server(&p);
+    assert_int_equal(xsasl_start(p.srv, "PLAIN", "=", p.out, p.why),
                      XSASL_FAIL);
-    assert_int_equal(xsasl_start(srv, "PLAIN", b64->data, out, why),
+    /* A failure, then a success on the same session (AUTH again). */
+    assert_int_equal(xsasl_start(p.srv, "PLAIN", "AGFsaWNlAHg=", p.out,
+                                 p.why), XSASL_FAIL);
+    assert_int_equal(xsasl_start(p.srv, "PLAIN", b64->data, p.out, p.why),
                      XSASL_DONE);
-    assert_string_equal(xsasl_username(srv), USER);
-    xsasl_session_free(&srv);
+    assert_string_equal(xsasl_username(p.srv), USER);
 
     /* Unknown mechanisms, in any case. */
-    srv = server_new("", "noanonymous");
-    assert_int_equal(xsasl_start(srv, "X-BOGUS", NULL, out, why),
+    new_server(&p);
+    assert_int_equal(xsasl_start(p.srv, "X-BOGUS", NULL, p.out, p.why),
                      XSASL_NOMECH);
-    assert_int_equal(xsasl_start(srv, "DIGEST-MD5", NULL, out, why),
+    assert_int_equal(xsasl_start(p.srv, "DIGEST-MD5", NULL, p.out, p.why),
                      XSASL_NOMECH);
-    assert_int_equal(xsasl_start(srv, "ANONYMOUS", "=", out, why),
+    assert_int_equal(xsasl_start(p.srv, "ANONYMOUS", "=", p.out, p.why),
                      XSASL_NOMECH);
-    assert_null(xsasl_username(srv));
+    assert_null(xsasl_username(p.srv));
     /* plain is PLAIN (RFC 4422: names are case-insensitive). */
-    assert_int_equal(xsasl_start(srv, "plain", b64->data, out, why),
+    assert_int_equal(xsasl_start(p.srv, "plain", b64->data, p.out, p.why),
                      XSASL_DONE);
-    xsasl_session_free(&srv);
 
     /* The user name tried, for the failure log. */
     for (size_t i = 0; i < sizeof(mechs) / sizeof(mechs[0]); i++) {
-        srv = server_new("", "noanonymous");
-        clnt = client_new(USER, WRONG, "noanonymous");
+        const char *tried;
+
+        new_server(&p);
+        xsasl_client_free(&p.clnt);
+        p.clnt = client_new(USER, WRONG, "noanonymous");
         memset(&r, 0, sizeof(r));
         r.filter = mechs[i];
-        exchange(srv, clnt, &r);
+        exchange(p.srv, p.clnt, &r);
         assert_int_equal(r.server_rc, XSASL_FAIL);
-        if (xsasl_attempted_user(srv) == NULL
-            || strcmp(xsasl_attempted_user(srv), USER) != 0)
+        tried = xsasl_attempted_user(p.srv);
+        if (tried == NULL || strcmp(tried, USER) != 0)
             fail_msg("%s: attempted user %s", mechs[i],
-                     xsasl_attempted_user(srv) ? xsasl_attempted_user(srv)
-                     : "(none)");
-        xsasl_client_free(&clnt);
-        xsasl_session_free(&srv);
+                     tried ? tried : "(none)");
     }
-
-    strbuf_free(&out);
-    strbuf_free(&why);
+    peers_close(&p);
     strbuf_free(&b64);
 }
 
@@ -707,18 +714,18 @@ static void test_server_exchange_edges(void **state)
 
 static void test_checkpass(void **state)
 {
-    XSASL_SESS *srv = server_new("", "noanonymous");
-    STRBUF *why = strbuf_alloc(64);
+    PEERS p;
 
     (void) state;
-    assert_int_equal(xsasl_checkpass(srv, USER, PASSWORD, why), XSASL_DONE);
-    assert_string_equal(xsasl_method(srv), "PLAIN");
-    assert_int_equal(xsasl_checkpass(srv, USER, WRONG, why), XSASL_FAIL);
-    assert_int_equal(xsasl_checkpass(srv, "nobody@" REALM, PASSWORD, why),
-                     XSASL_FAIL);
-    assert_int_equal(xsasl_checkpass(srv, USER, "", why), XSASL_FAIL);
-    xsasl_session_free(&srv);
-    strbuf_free(&why);
+    peers_open(&p);
+    assert_int_equal(xsasl_checkpass(p.srv, USER, PASSWORD, p.why),
+                     XSASL_DONE);
+    assert_string_equal(xsasl_method(p.srv), "PLAIN");
+    assert_int_equal(xsasl_checkpass(p.srv, USER, WRONG, p.why), XSASL_FAIL);
+    assert_int_equal(xsasl_checkpass(p.srv, "nobody@" REALM, PASSWORD,
+                                     p.why), XSASL_FAIL);
+    assert_int_equal(xsasl_checkpass(p.srv, USER, "", p.why), XSASL_FAIL);
+    peers_close(&p);
 }
 
 static void test_user_store(void **state)
