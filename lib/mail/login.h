@@ -45,6 +45,12 @@ typedef struct LOGIN_OPS {
      * serve the session over the stream.  client: "host[addr]" for logs.
      */
     void    (*mail)(STREAM *s, const char *user, const char *client);
+    /*
+     * In the login process, when the session is over (the relay ended,
+     * or login() returned 0), output flushed: end TLS cleanly.  May be
+     * NULL.
+     */
+    void    (*logout)(STREAM *client_stream);
     int     timeout;                    /* seconds, for the relay */
 } LOGIN_OPS;
 
