@@ -134,9 +134,10 @@ static void smtp_try_servers(SMTP_STATE *state, const char *dest_key)
     for (size_t i = 0; i < list.count && state->pending > 0; i++) {
         const SMTP_ADDR *a = &list.addrs[i];
 
-        if (var_smtp_mx_session_limit > 0
-            && sessions >= var_smtp_mx_session_limit)
+        if (state->stop || (var_smtp_mx_session_limit > 0
+                            && sessions >= var_smtp_mx_session_limit))
             break;
+        state->best_mx = a->pref == list.addrs[0].pref;
         /* The last chance: 4xx replies become final results. */
         state->final_server = i + 1 == list.count
             || (var_smtp_mx_session_limit > 0

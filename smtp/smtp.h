@@ -106,6 +106,9 @@ typedef struct SMTP_STATE {
     SMTP_SESSION *session;              /* the one in use (or starting) */
     DELIVER_STATS stats;
     int     final_server;               /* no other server left to try */
+    int     best_mx;                    /* this server has the best MX
+                                         * preference (or no MX lookup) */
+    int     stop;                       /* try no further servers */
     int     no_tls;                     /* this try: plaintext only */
     int     tls_fallback;               /* opportunistic TLS failed */
 } SMTP_STATE;

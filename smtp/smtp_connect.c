@@ -220,6 +220,7 @@ int smtp_dest_addrs(SMTP_STATE *state, SMTP_ADDR_LIST *list)
     STRBUF *why = strbuf_alloc(128);
     SMTP_MX *mx = NULL;
     size_t nmx = 0;
+    int implicit_mx = 0;
     int retry = 0;
     int rc = -1;
 
@@ -255,6 +256,7 @@ int smtp_dest_addrs(SMTP_STATE *state, SMTP_ADDR_LIST *list)
     case DNS_NOTFOUND:
         /* No MX: the domain itself (RFC 5321 5.1, the implicit MX). */
         argv_truncate(answers, 0);
+        implicit_mx = 1;
         {
             STRBUF *self = strbuf_alloc(64);
 
@@ -297,11 +299,18 @@ int smtp_dest_addrs(SMTP_STATE *state, SMTP_ADDR_LIST *list)
         }
         if (var_smtp_mx_address_limit > 0
             && list->count >= (size_t) var_smtp_mx_address_limit) {
-            list->count = (size_t) var_smtp_mx_address_limit;
+            while (list->count > (size_t) var_smtp_mx_address_limit) {
+                list->count--;
+                free(list->addrs[list->count].host);
+                free(list->addrs[list->count].addr);
+            }
             break;
         }
     }
     if (list->count == 0) {
+        if (!implicit_mx)
+            msg_warn("no MX host for %s has a valid address record",
+                     dest->host);
         if (retry)
             smtp_fail(state, 450, "4.4.3", "Host or domain name not found. "
                       "Name service error for name=%s type=A: Host not "
@@ -411,6 +420,8 @@ SMTP_SESSION *smtp_connect(SMTP_STATE *state, const SMTP_ADDR *a)
         close(fd);
         smtp_fail(state, 450, "4.4.1", "connect to %s: %s", label->data,
                   strerror(err));
+        /* Postfix logs every failed attempt, not only the last one. */
+        msg_info("%s", state->fail.reason->data);
         strbuf_free(&label);
         return NULL;
     }

@@ -326,8 +326,19 @@ int smtp_session_start(SMTP_STATE *state, SMTP_SESSION *sess)
 
         if (len == strlen(var_myhostname)
             && strncasecmp(g, var_myhostname, len) == 0) {
-            smtp_fail(state, 550, "5.4.6", "mail for %s loops back to "
-                      "myself", state->dest.host);
+            /*
+             * As Postfix: when we are the best MX, the mail has nowhere
+             * to go; when a better MX is down and we are a backup, it
+             * waits for that one.  Worse MX hosts are not tried.
+             */
+            if (state->best_mx)
+                smtp_fail(state, 550, "5.4.6", "mail for %s loops back to "
+                          "myself", state->dest.host);
+            else if (state->fail.status == 0)
+                smtp_fail(state, 450, "4.4.6", "mail for %s loops back to "
+                          "myself", state->dest.host);
+            /* else the better MX's failure is the reason (Postfix). */
+            state->stop = 1;
             goto done;
         }
     }
