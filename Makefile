@@ -172,12 +172,17 @@ asan: deps
 	@sh mk/users.sh
 	$(MAKE) BUILD=build-asan SANITIZE=1 check
 
-# make bench: SMTP accept rate against Postfix (bench/README.md), as root;
-# BENCH_ARGS passes options, e.g. BENCH_ARGS=--quick or --profile.
+# make bench: SMTP accept rate, end-to-end delivery rate and STARTTLS
+# handshakes against Postfix, POP3 downloads against Dovecot
+# (bench/README.md), as root; BENCH_ARGS passes options to all of them,
+# e.g. BENCH_ARGS=--quick or --profile.
 .PHONY: bench
 bench: all
 	@sh mk/users.sh
 	$(PYTHON) bench/smtp-accept --build $(abspath $(BUILD)) $(BENCH_ARGS)
+	$(PYTHON) bench/smtp-deliver --build $(abspath $(BUILD)) $(BENCH_ARGS)
+	$(PYTHON) bench/smtp-tls --build $(abspath $(BUILD)) $(BENCH_ARGS)
+	$(PYTHON) bench/pop3 --build $(abspath $(BUILD)) $(BENCH_ARGS)
 
 FUZZERS := $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
 FUZZ_BUILD := build-fuzz

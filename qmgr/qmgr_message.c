@@ -68,8 +68,12 @@ void qmgr_log_delivery(QMGR_MESSAGE *msg, size_t idx, const char *relay,
 void qmgr_rcpt_done(QMGR_MESSAGE *msg, size_t idx)
 {
     STRBUF *err = strbuf_alloc(64);
+    int others = 0;
 
-    if (qfile_mark_done(msg->fd, msg->env->rcpts[idx].offset, err) < 0)
+    /* The last one: the file goes (or waits for its notices) next. */
+    for (size_t i = 0; i < msg->env->nrcpt && !others; i++)
+        others = i != idx && !msg->env->rcpts[i].done;
+    if (qfile_mark(msg->fd, msg->env->rcpts[idx].offset, others, err) < 0)
         msg_warn("%s: %s", msg->id, err->data);
     msg->env->rcpts[idx].done = 1;
     strbuf_free(&err);

@@ -4,8 +4,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
@@ -141,13 +139,6 @@ static void login_child_login(SERVER_CLIENT *client, const LOGIN_OPS *ops,
 
     if (login_child_become(login_owner_uid, login_owner_gid, NULL, parent) < 0)
         _exit(1);
-    /* Replies are small and each waits for the next command: no Nagle. */
-    if (client->family == AF_INET || client->family == AF_INET6) {
-        int on = 1;
-
-        (void) setsockopt(client->fd, IPPROTO_TCP, TCP_NODELAY, &on,
-                          sizeof(on));
-    }
     if (ops->login(client, &s, user) == 1 && user->len < LOGIN_USER_MAX
         && strlen(user->data) == user->len
         && login_write_all(user_fd, user->data, user->len + 1) == 0) {

@@ -495,6 +495,11 @@ int qfile_set_warn(int fd, const QENV *env, long when, STRBUF *err)
 
 int qfile_mark_done(int fd, off_t offset, STRBUF *err)
 {
+    return qfile_mark(fd, offset, 1, err);
+}
+
+int qfile_mark(int fd, off_t offset, int sync, STRBUF *err)
+{
     char type;
 
     if (pread(fd, &type, 1, offset) != 1
@@ -504,7 +509,7 @@ int qfile_mark_done(int fd, off_t offset, STRBUF *err)
         return -1;
     }
     type = QREC_DONE;
-    if (pwrite(fd, &type, 1, offset) != 1 || fsync(fd) < 0) {
+    if (pwrite(fd, &type, 1, offset) != 1 || (sync && fsync(fd) < 0)) {
         strbuf_printf(err, "mark done at offset %ld: %s", (long) offset,
                       strerror(errno));
         return -1;

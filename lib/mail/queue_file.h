@@ -132,4 +132,11 @@ int     qfile_set_warn(int fd, const QENV *env, long when, STRBUF *err);
 /* Mark the recipient at offset done (R -> D), and fsync. */
 int     qfile_mark_done(int fd, off_t offset, STRBUF *err);
 
+/*
+ * The same, fsynced only when sync is set.  For the last recipient of a
+ * file that is removed next, the fsync buys nothing: a crash before the
+ * removal repeats that one delivery either way.
+ */
+int     qfile_mark(int fd, off_t offset, int sync, STRBUF *err);
+
 #endif
