@@ -191,14 +191,19 @@ FUZZ_TIME ?= 20
 # links the other smtpd sources.
 FUZZ_SMTPD_OBJS := $(patsubst %.c,$(FUZZ_BUILD)/obj/%.o,\
                    $(filter-out smtpd/smtpd.c,$(smtpd_SRCS)))
+# fuzz_pop3d.c likewise compiles pop3d/pop3d.c in.
+FUZZ_POP3D_OBJS := $(patsubst %.c,$(FUZZ_BUILD)/obj/%.o,\
+                   $(filter-out pop3d/pop3d.c,$(pop3d_SRCS)))
 fuzz: deps
 	$(MAKE) BUILD=$(FUZZ_BUILD) CC=clang SANITIZE=1 \
 	    CFLAGS="-fsanitize=fuzzer-no-link" $(FUZZ_BUILD)/libpostern.a \
-	    $(FUZZ_SMTPD_OBJS)
+	    $(FUZZ_SMTPD_OBJS) $(FUZZ_POP3D_OBJS)
 	@set -e; for f in $(FUZZERS); do \
 	    mkdir -p $(FUZZ_BUILD)/fuzz/corpus-$$f; \
 	    extra=; if [ $$f = smtpd ]; then \
-	        extra="$(FUZZ_SMTPD_OBJS) -lpthread"; fi; \
+	        extra="$(FUZZ_SMTPD_OBJS) -lpthread"; \
+	    elif [ $$f = pop3d ]; then \
+	        extra="$(FUZZ_POP3D_OBJS) -lpthread"; fi; \
 	    clang $(CFLAGS_BASE) -O1 -fno-omit-frame-pointer \
 	        -fsanitize=fuzzer,address,undefined \
 	        -fno-sanitize-recover=undefined -o $(FUZZ_BUILD)/fuzz/$$f \

@@ -48,6 +48,7 @@ char *pop3d_split(char *line, char **args)
 
 static const LOGIN_OPS pop3d_login_ops = {
     .login = pop3d_login,
+    .logout = pop3d_logout,
     .fail_reply = pop3d_fail_reply,
     .mail = pop3d_mail,
 };

@@ -21,6 +21,8 @@
 /* pop3d_login.c */
 int     pop3d_login_pre_init(void);
 int     pop3d_login(SERVER_CLIENT *client, STREAM **sp, STRBUF *user);
+/* In the login process at the end: close_notify to a TLS client. */
+void    pop3d_logout(STREAM *s);
 
 /* pop3d_mail.c */
 void    pop3d_mail(STREAM *s, const char *user, const char *client);

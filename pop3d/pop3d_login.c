@@ -29,6 +29,7 @@
 static int pop3d_tls_level;
 static TLS_SERVER *pop3d_tls_server;
 static int pop3d_sasl_ready;
+static TLS_SESS *pop3d_tls_sess;        /* the session's, for the logout */
 
 typedef struct POP3D_LOGIN {
     SERVER_CLIENT *client;
@@ -298,7 +299,15 @@ static int pop3d_auth(POP3D_LOGIN *st, char *args, STRBUF *user)
             strbuf_free(&resp);
             pop3d_reply(st, got < 0 ? "-ERR Response too long." :
                         "-ERR Authentication aborted by client.");
+            pop3d_sasl_new(st);
             goto done;
+        }
+        /* Base64 has no NUL: the response must not be cut short there. */
+        if (memchr(resp->data, 0, resp->len) != NULL) {
+            memset(resp->data, 0, resp->len);
+            strbuf_free(&resp);
+            rc = XSASL_BADB64;
+            break;
         }
         rc = xsasl_step(st->sasl, resp->data, out, why);
         memset(resp->data, 0, resp->len);
@@ -454,6 +463,13 @@ int pop3d_login(SERVER_CLIENT *client, STREAM **sp, STRBUF *user)
                 break;
             continue;
         }
+        /* A NUL would cut the command short: no command has one. */
+        if (memchr(st.line->data, 0, st.line->len) != NULL) {
+            memset(st.line->data, 0, st.line->len);
+            if (!pop3d_error(&st, "-ERR Invalid command."))
+                break;
+            continue;
+        }
         verb = pop3d_split(st.line->data, &args);
         if (strcmp(verb, "CAPA") == 0) {
             pop3d_capa(&st);
@@ -469,6 +485,13 @@ int pop3d_login(SERVER_CLIENT *client, STREAM **sp, STRBUF *user)
                 continue;
             }
             pop3d_reply(&st, "+OK Begin TLS negotiation now.");
+            /* Sent even with commands pipelined after STLS (dropped). */
+            if (stream_flush(st.s) < 0)
+                break;
+            if (stream_pending(st.s) > 0)
+                msg_info("discarding %zu bytes sent ahead of the TLS "
+                         "handshake by %s", stream_pending(st.s),
+                         client->addr);
             if (pop3d_starttls(&st, "STLS") < 0)
                 break;
         } else if (strcmp(verb, "USER") == 0) {
@@ -492,6 +515,10 @@ int pop3d_login(SERVER_CLIENT *client, STREAM **sp, STRBUF *user)
                 memset(st.line->data, 0, st.line->len);
                 continue;
             }
+            /* The password is the rest of the line after one space,
+             * leading spaces and all (Dovecot too). */
+            if (st.line->len > 5)
+                args = st.line->data + 5;
             rc = pop3d_pass(&st, args, user);
             memset(st.line->data, 0, st.line->len);
             if (rc >= 0) {
@@ -513,8 +540,15 @@ int pop3d_login(SERVER_CLIENT *client, STREAM **sp, STRBUF *user)
     }
 done:
     (void) stream_flush(st.s);
+    /* TLS stays up for the relay; pop3d_logout() ends it. */
+    pop3d_tls_sess = st.tls;
     xsasl_session_free(&st.sasl);
     free(st.user);
     strbuf_free(&st.line);
     return result;
+}
+
+void pop3d_logout(STREAM *s)
+{
+    tls_session_free(&pop3d_tls_sess, s);
 }

@@ -164,11 +164,12 @@ static int pop3d_send(POP3D_MAIL *st, size_t i, long max_body, off_t *sent)
         strbuf_free(&conv);
         return -1;
     }
+    /* The status line goes out with the text: one write, not two. */
     if (max_body < 0)
-        pop3d_mreply(st, "+OK %lld octets",
-                     (long long) st->mb->msgs[i].vsize);
+        stream_printf(st->s, "+OK %lld octets\r\n",
+                      (long long) st->mb->msgs[i].vsize);
     else
-        pop3d_mreply(st, "+OK");
+        stream_puts(st->s, "+OK\r\n");
     memset(&out, 0, sizeof(out));
     out.s = st->s;
     out.at_start = 1;
@@ -344,6 +345,7 @@ void pop3d_mail(STREAM *s, const char *user, const char *client)
     for (;;) {
         char *verb;
         char *args;
+        const char *bad = NULL;
         int got = pop3d_get_command(s, line);
 
         if (got == 0) {
@@ -351,14 +353,18 @@ void pop3d_mail(STREAM *s, const char *user, const char *client)
                 : "Disconnected";
             break;
         }
-        if (got < 0 || line->len > POP3D_CMD_MAX - 2) {
+        if (got < 0 || line->len > POP3D_CMD_MAX - 2)
+            bad = "-ERR Command too long.";
+        else if (memchr(line->data, 0, line->len) != NULL)
+            bad = "-ERR Invalid command.";      /* it would be cut short */
+        if (bad) {
             verb = "";
             args = "";
         } else {
             verb = pop3d_split(line->data, &args);
         }
-        if (got < 0 || line->len > POP3D_CMD_MAX - 2) {
-            pop3d_mreply(&st, "-ERR Command too long.");
+        if (bad) {
+            pop3d_mreply(&st, "%s", bad);
         } else if (strcmp(verb, "STAT") == 0) {
             pop3d_stat(&st);
             continue;

@@ -242,7 +242,8 @@ static void smtpd_redact_auth(STRBUF *peek)
             strbuf_cat(peek, " [redacted]");
             return;
         }
-        pos += len + (line[len] == '\n');
+        /* Past the newline, or a NUL byte (the log stops there). */
+        pos += len + 1;
     }
 }
 

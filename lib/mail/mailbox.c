@@ -190,13 +190,20 @@ static int mailbox_scan_new(const char *path, STRBUF *why)
     return 0;
 }
 
+/*
+ * By base name, then name: the files of one message are neighbours even
+ * when another base name extends theirs ("X", "X.y:2,", "X:2,S").
+ */
 static int mailbox_file_cmp(const void *a, const void *b)
 {
-    return strcmp(((const MAILBOX_FILE *) a)->name,
-                  ((const MAILBOX_FILE *) b)->name);
+    const MAILBOX_FILE *fa = a;
+    const MAILBOX_FILE *fb = b;
+    int rc = strcmp(fa->base, fb->base);
+
+    return rc ? rc : strcmp(fa->name, fb->name);
 }
 
-/* The files of cur/, sorted by name (delivery time first). */
+/* The files of cur/, sorted by base name (delivery time first). */
 static MAILBOX_FILE *mailbox_scan_cur(const char *path, size_t *count,
                                       STRBUF *why)
 {
@@ -361,10 +368,14 @@ static int64_t mailbox_file_vsize(const char *path, const MAILBOX_FILE *f)
 /*
  * Under the write lock: new UIDs, cached sizes, stale entries dropped.
  * Sizes are computed before the lock is taken, so that a big first sync
- * does not hold up other sessions while it reads every file.
+ * does not hold up other sessions while it reads every file.  Only
+ * entries with a UID below seen_next count as stale: the others were
+ * made by sessions that ran after our directory scan began, for files
+ * the scan may not have seen.
  */
 static int mailbox_index_update(MAILBOX *mb, MAILBOX_FILE *files,
-                                size_t count, STRBUF *why)
+                                size_t count, uint32_t seen_next,
+                                STRBUF *why)
 {
     MAILBOX_INDEX_DB *ix = mb->index;
     HTABLE *present = htable_alloc(count * 2 + 1);
@@ -403,6 +414,7 @@ static int mailbox_index_update(MAILBOX *mb, MAILBOX_FILE *files,
         if (mdb_get(txn, ix->names, &key, &val) == 0
             && val.mv_size == sizeof(MAILBOX_REC)) {
             memcpy(&f->rec, val.mv_data, sizeof(MAILBOX_REC));
+            f->known = 1;
             if (f->rec.vsize >= 0 || vsize < 0)
                 continue;
             f->rec.vsize = vsize;
@@ -430,9 +442,14 @@ static int mailbox_index_update(MAILBOX *mb, MAILBOX_FILE *files,
 
         while (rc == 0 && (rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
                == 0) {
+            MAILBOX_REC rec = {0, -1};
+
             strbuf_reset(name);
             strbuf_append(name, key.mv_data, key.mv_size);
-            if (htable_locate(present, name->data) == NULL)
+            if (val.mv_size == sizeof(rec))
+                memcpy(&rec, val.mv_data, sizeof(rec));
+            if (htable_locate(present, name->data) == NULL
+                && rec.uid < seen_next)
                 rc = mdb_cursor_del(cur, 0);
         }
         if (rc == MDB_NOTFOUND)
@@ -467,19 +484,25 @@ static int mailbox_sync(MAILBOX *mb, STRBUF *why)
     int need_write;
     int rc;
 
+    /*
+     * The index is read as it was before the directory scan: what other
+     * sessions add meanwhile is not taken for stale (see above).
+     */
+    if ((rc = mdb_txn_begin(ix->env, NULL, MDB_RDONLY, &txn)) != 0)
+        return mailbox_lmdb_error(why, "mailbox index", rc);
     if (mailbox_scan_new(mb->path, why) < 0
-        || (files = mailbox_scan_cur(mb->path, &count, why)) == NULL)
+        || (files = mailbox_scan_cur(mb->path, &count, why)) == NULL) {
+        mdb_txn_abort(txn);
         return -1;
-    if ((rc = mdb_txn_begin(ix->env, NULL, MDB_RDONLY, &txn)) != 0) {
-        rc = mailbox_lmdb_error(why, "mailbox index", rc);
-        goto done;
     }
     need_write = mailbox_meta_get(ix, txn, "uidvalidity", &mb->uidvalidity)
         != 0 || mailbox_meta_get(ix, txn, "uidnext", &mb->uidnext) != 0
         || mailbox_lookup_all(ix, txn, files, count) > 0
         || mailbox_has_stale(ix, txn, count);
     mdb_txn_abort(txn);
-    if (need_write && (rc = mailbox_index_update(mb, files, count, why)) < 0)
+    /* mb->uidnext: 0 (nothing is stale) when the index was new. */
+    if (need_write && (rc = mailbox_index_update(mb, files, count,
+                                                 mb->uidnext, why)) < 0)
         goto done;
     rc = 0;
 
