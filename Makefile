@@ -184,7 +184,9 @@ bench: all
 	$(PYTHON) bench/smtp-tls --build $(abspath $(BUILD)) $(BENCH_ARGS)
 	$(PYTHON) bench/pop3 --build $(abspath $(BUILD)) $(BENCH_ARGS)
 
-FUZZERS := $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
+# fuzz/fuzz_common.c is not a fuzzer: what the session harnesses share.
+FUZZERS := $(patsubst fuzz/fuzz_%.c,%,\
+           $(filter-out fuzz/fuzz_common.c,$(wildcard fuzz/fuzz_*.c)))
 FUZZ_BUILD := build-fuzz
 FUZZ_TIME ?= 20
 # fuzz_smtpd.c compiles smtpd/smtpd.c in (its session code is static) and
@@ -194,16 +196,18 @@ FUZZ_SMTPD_OBJS := $(patsubst %.c,$(FUZZ_BUILD)/obj/%.o,\
 # fuzz_pop3d.c likewise compiles pop3d/pop3d.c in.
 FUZZ_POP3D_OBJS := $(patsubst %.c,$(FUZZ_BUILD)/obj/%.o,\
                    $(filter-out pop3d/pop3d.c,$(pop3d_SRCS)))
+# Both link the set-up and client code they share.
+FUZZ_COMMON_OBJ := $(FUZZ_BUILD)/obj/fuzz/fuzz_common.o
 fuzz: deps
 	$(MAKE) BUILD=$(FUZZ_BUILD) CC=clang SANITIZE=1 \
 	    CFLAGS="-fsanitize=fuzzer-no-link" $(FUZZ_BUILD)/libpostern.a \
-	    $(FUZZ_SMTPD_OBJS) $(FUZZ_POP3D_OBJS)
+	    $(FUZZ_SMTPD_OBJS) $(FUZZ_POP3D_OBJS) $(FUZZ_COMMON_OBJ)
 	@set -e; for f in $(FUZZERS); do \
 	    mkdir -p $(FUZZ_BUILD)/fuzz/corpus-$$f; \
 	    extra=; if [ $$f = smtpd ]; then \
-	        extra="$(FUZZ_SMTPD_OBJS) -lpthread"; \
+	        extra="$(FUZZ_SMTPD_OBJS) $(FUZZ_COMMON_OBJ) -lpthread"; \
 	    elif [ $$f = pop3d ]; then \
-	        extra="$(FUZZ_POP3D_OBJS) -lpthread"; fi; \
+	        extra="$(FUZZ_POP3D_OBJS) $(FUZZ_COMMON_OBJ) -lpthread"; fi; \
 	    clang $(CFLAGS_BASE) -O1 -fno-omit-frame-pointer \
 	        -fsanitize=fuzzer,address,undefined \
 	        -fno-sanitize-recover=undefined -o $(FUZZ_BUILD)/fuzz/$$f \

@@ -39,15 +39,12 @@
  * FUZZ_SMTPD_TRACE=1 in the environment prints smtpd's log and replies
  * to stderr (to see what a seed or a crash input does).
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -61,12 +58,12 @@ int     smtpd_main_unused(int argc, char **argv);
 #include "../smtpd/smtpd.c"
 #undef main
 
+#include "fuzz_common.h"
 #include "mail/cleanup_proto.h"
 #include "mail/ipc.h"
 
 #define FUZZ_CLIENT_ADDR        "127.0.0.1"
 #define FUZZ_REMOTE_ADDR        "192.0.2.1"
-#define FUZZ_REPLY_MAX          (1024 * 1024)   /* replies kept to check */
 #define FUZZ_CONN_MAX           8               /* cleanup connections */
 
 #define FUZZ_OPT_PIPELINING     0x01
@@ -75,11 +72,7 @@ int     smtpd_main_unused(int argc, char **argv);
 #define FUZZ_OPT_SMALL          0x08
 #define FUZZ_OPT_REMOTE         0x10
 
-static char fuzz_dir[64];
-static int fuzz_home_fd = -1;           /* where libFuzzer was started */
 static int fuzz_listen_fd = -1;
-static int fuzz_trace;
-static char **fuzz_argv;                /* argv with absolute artifacts */
 
 /* The configuration each input starts from (after params_load). */
 static struct {
@@ -92,32 +85,7 @@ static struct {
     int     smtputf8;
 } fuzz_defaults;
 
-static int fuzz_config_errors;          /* msg_error()s so far */
-
-static void fuzz_quiet(const char *severity, const char *text)
-{
-    if (strcmp(severity, "error") == 0)
-        fuzz_config_errors++;
-    if (fuzz_trace)
-        fprintf(stderr, "log: %s%s%s\n", severity, *severity ? ": " : "",
-                text);
-}
-
-static void fuzz_fail(const char *what, const char *detail)
-{
-    fprintf(stderr, "fuzz_smtpd: %s: %s\n", what, detail);
-    abort();
-}
-
 /* --- setup ------------------------------------------------------------ */
-
-static void fuzz_write_file(const char *name, const char *text)
-{
-    FILE *fp = fopen(name, "w");
-
-    if (fp == NULL || fputs(text, fp) < 0 || fclose(fp) != 0)
-        fuzz_fail("write", name);
-}
 
 /* Remove a directory made by LLVMFuzzerInitialize: only what it made. */
 static void fuzz_remove_files(const char *dir)
@@ -135,89 +103,6 @@ static void fuzz_remove_files(const char *dir)
     (void) rmdir(path->data);
     (void) rmdir(dir);
     strbuf_free(&path);
-}
-
-static void fuzz_remove_dir(void)
-{
-    if (fuzz_dir[0])
-        fuzz_remove_files(fuzz_dir);
-}
-
-/*
- * A crash ends the process without atexit(): the directory of a fuzzer
- * that is gone (its pid is in the name) is removed by the next one.
- */
-static void fuzz_remove_stale_dirs(void)
-{
-    DIR *dp = opendir("/tmp");
-    struct dirent *de;
-    STRBUF *path = strbuf_alloc(64);
-
-    if (dp == NULL)
-        return;
-    while ((de = readdir(dp)) != NULL) {
-        long pid;
-        char *end;
-
-        if (strncmp(de->d_name, "fuzz-smtpd.", 11) != 0)
-            continue;
-        pid = strtol(de->d_name + 11, &end, 10);
-        if (end == de->d_name + 11 || *end != '.' || pid <= 0
-            || kill((pid_t) pid, 0) == 0 || errno != ESRCH)
-            continue;
-        strbuf_printf(path, "/tmp/%s", de->d_name);
-        fuzz_remove_files(path->data);
-    }
-    closedir(dp);
-    strbuf_free(&path);
-}
-
-/*
- * Crash artifacts are written by libFuzzer's handlers while the session
- * runs in the temporary directory: make their location absolute.
- */
-static void fuzz_fix_artifact_args(int *argc, char ***argv)
-{
-    static const char *const flags[] = {
-        "-artifact_prefix=", "-exact_artifact_path=",
-    };
-    char *cwd = getcwd(NULL, 0);
-    int have_prefix = 0;
-    int n = 0;
-
-    if (cwd == NULL)
-        fuzz_fail("getcwd", strerror(errno));
-    fuzz_argv = xcalloc((size_t) *argc + 2, sizeof(char *));
-    for (int i = 0; i < *argc; i++) {
-        const char *arg = (*argv)[i];
-
-        fuzz_argv[n] = (*argv)[i];
-        for (size_t f = 0; f < sizeof(flags) / sizeof(flags[0]); f++) {
-            size_t len = strlen(flags[f]);
-
-            if (strncmp(arg, flags[f], len) != 0)
-                continue;
-            have_prefix |= f == 0;
-            if (arg[len] != '/') {
-                STRBUF *abs = strbuf_alloc(256);
-
-                strbuf_printf(abs, "%.*s%s/%s", (int) len, arg, cwd,
-                              arg + len);
-                fuzz_argv[n] = strbuf_export(&abs);
-            }
-        }
-        n++;
-    }
-    if (!have_prefix) {
-        STRBUF *abs = strbuf_alloc(256);
-
-        strbuf_printf(abs, "-artifact_prefix=%s/", cwd);
-        fuzz_argv[n++] = strbuf_export(&abs);
-    }
-    fuzz_argv[n] = NULL;
-    *argc = n;
-    *argv = fuzz_argv;
-    free(cwd);
 }
 
 static void fuzz_helper_init(void);
@@ -286,18 +171,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     STRBUF *err = strbuf_alloc(128);
     struct sockaddr_un sun;
 
-    fuzz_trace = getenv("FUZZ_SMTPD_TRACE") != NULL;
-    msg_set_hook(fuzz_quiet);
-    signal(SIGPIPE, SIG_IGN);
-    fuzz_fix_artifact_args(argc, argv);
-    if ((fuzz_home_fd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
-        fuzz_fail("open .", strerror(errno));
-    fuzz_remove_stale_dirs();
-    snprintf(fuzz_dir, sizeof(fuzz_dir), "/tmp/fuzz-smtpd.%ld.XXXXXX",
-             (long) getpid());
-    if (mkdtemp(fuzz_dir) == NULL || chdir(fuzz_dir) < 0)
-        fuzz_fail("temporary directory", strerror(errno));
-    atexit(fuzz_remove_dir);
+    fuzz_setup(argc, argv, "smtpd", fuzz_remove_files);
     fuzz_write_file("helo_access.pcre",
                     "/^bad\\.helo\\.example$/ REJECT bad helo\n"
                     "/^(.+)\\.dyn\\.example$/ 450 4.7.1 dynamic host $1\n"
@@ -356,8 +230,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     fuzz_defaults.rcpt_limit = var_smtpd_recipient_limit;
     fuzz_defaults.smtputf8 = var_smtputf8_enable;
     fuzz_helper_init();
-    if (fchdir(fuzz_home_fd) < 0)
-        fuzz_fail("fchdir", strerror(errno));
+    fuzz_chdir_home();
     return 0;
 }
 
@@ -508,36 +381,9 @@ static void fuzz_conn_close(FUZZ_CONN *c)
 
 /* --- the client side -------------------------------------------------- */
 
-typedef struct FUZZ_PEER {
-    int     fd;                         /* the client's end */
-    const uint8_t *rest;                /* input not yet written */
-    size_t  rest_len;
-    STRBUF *replies;                    /* what smtpd said, up to a cut */
-    int     cut;                        /* replies stopped at the limit */
-} FUZZ_PEER;
-
-static void fuzz_peer_write(FUZZ_PEER *p)
-{
-    while (p->rest_len > 0) {
-        ssize_t n = send(p->fd, p->rest, p->rest_len,
-                         MSG_DONTWAIT | MSG_NOSIGNAL);
-
-        if (n < 0) {
-            if (errno == EAGAIN || errno == EINTR)
-                return;
-            p->rest_len = 0;            /* smtpd hung up */
-            break;
-        }
-        p->rest += n;
-        p->rest_len -= (size_t) n;
-    }
-    (void) shutdown(p->fd, SHUT_WR);
-}
-
 static void fuzz_helper_session(FUZZ_PEER *p)
 {
     FUZZ_CONN conns[FUZZ_CONN_MAX];
-    char buf[8192];
 
     memset(conns, 0, sizeof(conns));
     for (;;) {
@@ -560,19 +406,9 @@ static void fuzz_helper_session(FUZZ_PEER *p)
         }
         if (pfd[0].revents & POLLOUT)
             fuzz_peer_write(p);
-        if (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) {
-            ssize_t got = recv(p->fd, buf, sizeof(buf), MSG_DONTWAIT);
-
-            if (got > 0) {
-                if (!p->cut && p->replies->len + (size_t) got
-                    <= FUZZ_REPLY_MAX)
-                    strbuf_append(p->replies, buf, (size_t) got);
-                else
-                    p->cut = 1;
-            } else if (got == 0 || (errno != EAGAIN && errno != EINTR)) {
-                client_done = 1;        /* smtpd closed its end */
-            }
-        }
+        if ((pfd[0].revents & (POLLIN | POLLHUP | POLLERR))
+            && !fuzz_peer_read(p))
+            client_done = 1;            /* smtpd closed its end */
         if (pfd[1].revents & POLLIN) {
             int fd = accept4(fuzz_listen_fd, NULL, NULL, SOCK_CLOEXEC);
 
@@ -707,28 +543,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_PEER peer;
     FUZZ_PEER *pp = &peer;
     char done;
-    int opts = 0;
+    int opts;
     int sv[2];
     int bufsize = 1 << 20;
 
-    msg_set_hook(fuzz_quiet);
+    msg_set_hook(fuzz_log);
     if (chdir(fuzz_dir) < 0)
         fuzz_fail("chdir", strerror(errno));
-    if (size > 0 && data[0] < 0x20) {
-        opts = data[0];
-        data++;
-        size--;
-    }
+    opts = fuzz_take_options(&data, &size);
     fuzz_set_options(opts);
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-        fuzz_fail("socketpair", strerror(errno));
+    fuzz_peer_open(&peer, sv, data, size);
     (void) setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &bufsize,
                       sizeof(bufsize));
-    memset(&peer, 0, sizeof(peer));
-    peer.fd = sv[1];
-    peer.rest = data;
-    peer.rest_len = size;
-    peer.replies = strbuf_alloc(1024);
     /*
      * Send all of it before the session starts, so that what smtpd sees
      * as pipelined does not depend on thread timing; only an input larger
@@ -737,26 +563,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_peer_write(&peer);
     fuzz_pipe_write(fuzz_start[1], &pp, sizeof(pp));
 
-    memset(&client, 0, sizeof(client));
-    client.fd = sv[0];
-    client.wfd = sv[0];                 /* replies go back on the socket */
-    client.family = AF_INET;
-    snprintf(client.addr, sizeof(client.addr), "%s",
-             (opts & FUZZ_OPT_REMOTE) ? FUZZ_REMOTE_ADDR : FUZZ_CLIENT_ADDR);
-    client.port = 54321;
-    snprintf(client.local_addr, sizeof(client.local_addr), "192.0.2.25");
-    client.local_port = 25;
+    fuzz_client_init(&client, sv[0], (opts & FUZZ_OPT_REMOTE)
+                     ? FUZZ_REMOTE_ADDR : FUZZ_CLIENT_ADDR, "192.0.2.25", 25);
     smtpd_serve(&client, "smtp", NULL);
     close(sv[0]);                       /* the skeleton closes client->fd */
 
     fuzz_pipe_read(fuzz_done[0], &done, 1);
-    close(sv[1]);
-    if (fuzz_trace)
-        fprintf(stderr, "replies:\n%.*s", (int) peer.replies->len,
-                peer.replies->data);
-    fuzz_check_replies(peer.replies, peer.cut);
-    strbuf_free(&peer.replies);
-    if (fchdir(fuzz_home_fd) < 0)
-        fuzz_fail("fchdir", strerror(errno));
+    fuzz_peer_finish(&peer, fuzz_check_replies);
+    fuzz_chdir_home();
     return 0;
 }

@@ -15,6 +15,8 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "mail/anvil_clnt.h"
+#include "mail/match_list.h"
 #include "mail/params.h"
 #include "pop3d.h"
 #include "sasl/xsasl.h"
@@ -29,6 +31,7 @@
 static int pop3d_tls_level;
 static TLS_SERVER *pop3d_tls_server;
 static int pop3d_sasl_ready;
+static MATCH_LIST *pop3d_limit_exceptions;
 static TLS_SESS *pop3d_tls_sess;        /* the session's, for the logout */
 
 typedef struct POP3D_LOGIN {
@@ -39,6 +42,7 @@ typedef struct POP3D_LOGIN {
     char   *user;                       /* from USER */
     int     auth_failures;
     int     errors;
+    ANVIL_CLNT *anvil;                  /* failed logins per client */
     STRBUF *line;
 } POP3D_LOGIN;
 
@@ -99,6 +103,9 @@ int pop3d_login_pre_init(void)
 
     if (pop3d_tls_pre_init() < 0)
         rc = -1;
+    pop3d_limit_exceptions =
+        match_list_networks("smtpd_client_event_limit_exceptions",
+                            var_smtpd_client_event_limit_exceptions);
     if (xsasl_parse_sec_opts(var_pop3d_sasl_security_options, &flags, why) < 0
         || xsasl_parse_sec_opts(var_pop3d_sasl_tls_security_options, &flags,
                                 why) < 0) {
@@ -211,6 +218,39 @@ static void pop3d_log_login(POP3D_LOGIN *st, const char *user,
              st->tls ? ", TLS" : "");
 }
 
+/* Is the client exempt from the per-address failure limit? */
+static int pop3d_limit_exempt(const POP3D_LOGIN *st)
+{
+    return var_pop3d_client_auth_failure_limit == 0
+        || match_list_address(pop3d_limit_exceptions, st->client->addr)
+        == MATCH_YES;
+}
+
+/*
+ * The failed logins of the client's address (anvil, all sessions and
+ * processes): 1 when it must wait, with the reply sent.
+ */
+static int pop3d_login_delayed(POP3D_LOGIN *st)
+{
+    STRBUF *err;
+    int rate;
+
+    if (pop3d_limit_exempt(st))
+        return 0;
+    err = strbuf_alloc(64);
+    rate = anvil_clnt_rate(&st->anvil, "authfail", st->client->addr, 0, err);
+    if (rate < 0)
+        msg_warn("login failure limit not enforced: anvil: %s", err->data);
+    strbuf_free(&err);
+    if (rate < var_pop3d_client_auth_failure_limit)
+        return 0;
+    msg_warn("login failure limit exceeded: %d from %s for service %s", rate,
+             st->client->addr, server_service_name());
+    pop3d_reply(st, "-ERR [LOGIN-DELAY] Too many failed logins from your "
+                "address; try again later.");
+    return 1;
+}
+
 /* A failed login: log, wait, answer; 0 when the client must go. */
 static int pop3d_auth_failed(POP3D_LOGIN *st, const char *user,
                              const char *method, int temporary,
@@ -222,6 +262,15 @@ static int pop3d_auth_failed(POP3D_LOGIN *st, const char *user,
     if (temporary) {
         pop3d_reply(st, "-ERR [SYS/TEMP] Temporary authentication failure.");
         return 1;
+    }
+    if (!pop3d_limit_exempt(st)) {
+        STRBUF *err = strbuf_alloc(64);
+
+        if (anvil_clnt_rate(&st->anvil, "authfail", st->client->addr, 1,
+                            err) < 0)
+            msg_warn("login failure limit not enforced: anvil: %s",
+                     err->data);
+        strbuf_free(&err);
     }
     (void) stream_flush(st->s);
     if (var_pop3d_auth_failure_delay > 0)
@@ -509,6 +558,10 @@ int pop3d_login(SERVER_CLIENT *client, STREAM **sp, STRBUF *user)
         } else if (strcmp(verb, "PASS") == 0) {
             int rc;
 
+            if (pop3d_login_delayed(&st)) {
+                memset(st.line->data, 0, st.line->len);
+                break;
+            }
             if (!pop3d_plaintext_ok(&st)) {
                 pop3d_reply(&st, "-ERR [AUTH] Plaintext authentication "
                             "disallowed on non-secure (SSL/TLS) connections.");
@@ -526,7 +579,13 @@ int pop3d_login(SERVER_CLIENT *client, STREAM **sp, STRBUF *user)
                 break;
             }
         } else if (strcmp(verb, "AUTH") == 0) {
-            int rc = pop3d_auth(&st, args, user);
+            int rc;
+
+            if (*args && pop3d_login_delayed(&st)) {
+                memset(st.line->data, 0, st.line->len);
+                break;
+            }
+            rc = pop3d_auth(&st, args, user);
 
             memset(st.line->data, 0, st.line->len);
             if (rc >= 0) {
@@ -543,6 +602,7 @@ done:
     /* TLS stays up for the relay; pop3d_logout() ends it. */
     pop3d_tls_sess = st.tls;
     xsasl_session_free(&st.sasl);
+    anvil_clnt_close(&st.anvil);
     free(st.user);
     strbuf_free(&st.line);
     return result;

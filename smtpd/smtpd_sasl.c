@@ -186,22 +186,11 @@ void smtpd_sasl_ehlo(SMTPD_STATE *state)
 static int smtpd_sasl_anvil(SMTPD_STATE *state, const char *what, int count)
 {
     STRBUF *err = strbuf_alloc(64);
-    STRBUF *ident = strbuf_alloc(64);
-    int rate = -1;
-    int n;
+    int rate = anvil_clnt_rate(&state->anvil, what, state->addr, count, err);
 
-    if (state->anvil == NULL && (state->anvil = anvil_clnt_open(err)) == NULL)
-        goto done;
-    strbuf_printf(ident, "%s:%s:%s", what, server_service_name(),
-                  state->addr);
-    if ((count ? anvil_clnt_event(state->anvil, ident->data, &rate, err)
-         : anvil_clnt_lookup(state->anvil, ident->data, &n, &rate, err)) < 0)
-        rate = -1;
-done:
     if (rate < 0)
         msg_warn("AUTH limits not enforced: anvil: %s", err->data);
     strbuf_free(&err);
-    strbuf_free(&ident);
     return rate;
 }
 

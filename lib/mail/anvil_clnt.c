@@ -8,6 +8,7 @@
 #include "mail/anvil_clnt.h"
 #include "mail/anvil_proto.h"
 #include "mail/ipc.h"
+#include "mail/server.h"
 #include "util/msg.h"
 #include "util/stream.h"
 #include "util/xmalloc.h"
@@ -223,4 +224,22 @@ int anvil_clnt_disconnect(ANVIL_CLNT *a, const char *ident, STRBUF *err)
     }
     return anvil_clnt_request(a, ANVIL_REQ_DISCONNECT, ident, NULL, NULL,
                               &broken, err);
+}
+
+int anvil_clnt_rate(ANVIL_CLNT **ap, const char *what, const char *addr,
+                    int count, STRBUF *err)
+{
+    STRBUF *ident;
+    int rate = -1;
+    int n;
+
+    if (*ap == NULL && (*ap = anvil_clnt_open(err)) == NULL)
+        return -1;
+    ident = strbuf_alloc(64);
+    strbuf_printf(ident, "%s:%s:%s", what, server_service_name(), addr);
+    if ((count ? anvil_clnt_event(*ap, ident->data, &rate, err)
+         : anvil_clnt_lookup(*ap, ident->data, &n, &rate, err)) < 0)
+        rate = -1;
+    strbuf_free(&ident);
+    return rate;
 }

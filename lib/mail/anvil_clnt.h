@@ -72,6 +72,16 @@ int     anvil_clnt_event(ANVIL_CLNT *a, const char *ident, int *rate_r,
 int     anvil_clnt_lookup(ANVIL_CLNT *a, const char *ident, int *count_r,
                           int *rate_r, STRBUF *err);
 
+/*
+ * The rate of the event "WHAT:SERVICE:ADDR" (service: this process's
+ * master.cf service), counting one more when count is set; the handle
+ * is opened on first use.  -1 with err set when anvil cannot be asked
+ * (the caller then enforces nothing).  AUTH failure limits of smtpd
+ * and pop3d use it.
+ */
+int     anvil_clnt_rate(ANVIL_CLNT **ap, const char *what, const char *addr,
+                        int count, STRBUF *err);
+
 /* Close the connection (anvil releases what it still counts) and free. */
 void    anvil_clnt_close(ANVIL_CLNT **ap);
 

@@ -198,6 +198,11 @@ P_INT(pop3d_auth_failure_limit, "3", 1, 1000,
       "Failed logins after which pop3d disconnects the client.")
 P_STR(pop3d_banner, "$myhostname POP3 server ready",
       "The text after +OK in pop3d's greeting.")
+P_INT(pop3d_client_auth_failure_limit, "20", 0, 1000000,
+      "The most failed logins one client address may make per "
+      "anvil_rate_time_unit over all pop3d sessions; after that logins get "
+      "-ERR [LOGIN-DELAY] (0: no limit; smtpd_client_event_limit_exceptions "
+      "are exempt).")
 P_INT(pop3d_error_limit, "20", 1, 1000,
       "Invalid commands after which pop3d disconnects the client.")
 P_STR(pop3d_sasl_security_options, "noanonymous",

@@ -6,6 +6,7 @@ and master.cf, a queue directory, a data directory and a mail store, and
 free loopback ports for its services.  Later issues extend Instance with
 starting and stopping master; processes a test starts are stopped by pid.
 """
+import contextlib
 import grp
 import os
 import pwd
@@ -308,8 +309,11 @@ class Instance:
         self.pids.clear()
 
 
-@pytest.fixture
-def instance():
+@contextlib.contextmanager
+def checked_instance():
+    """An Instance in a new temporary directory.  When the block ends
+    without an exception it is stopped and must have no sanitizer
+    reports; in any case it is stopped and its directory removed."""
     root = tempfile.mkdtemp(prefix="postern-test-")
     os.chmod(root, 0o755)               # services run as mail_owner
     inst = Instance(root)
@@ -321,6 +325,12 @@ def instance():
     finally:
         inst.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def instance():
+    with checked_instance() as inst:
+        yield inst
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ pop3d on five ports), each test on a mailbox of its own user:
   slow    pop3d_auth_failure_delay = 1s, pop3d_auth_failure_limit = 2
   open    pop3d_tls_auth_only = no (plaintext logins from anywhere)
   short   pop3d_timeout = 2s
+  guard   pop3d_client_auth_failure_limit = 2 for every address (anvil)
 
 Plaintext logins are refused before TLS unless the client connects from
 the server's own address (Dovecot counts that as secured too): tests
@@ -31,7 +32,6 @@ import os
 import poplib
 import pwd
 import re
-import select
 import shutil
 import socket
 import ssl
@@ -42,21 +42,23 @@ import time
 
 import pytest
 
-from conftest import Instance, child_pids, wait_for
+from conftest import checked_instance, child_pids, wait_for
 from test_delivery_common import (IS_ROOT, VDOMAIN, maildir, message,
                                   read_log, send, service_pids,
                                   start_system, vids, wait_log)
+from test_smtpd_common import ConnectionClosed, LineClient
 from tls_common import certs, client_context, make_sasldb  # noqa: F401
 
 HOSTNAME = "mx.example.test"
 OUTSIDE = "127.0.0.2"                   # a client not on the server address
 ERROR_LIMIT = 20                        # pop3d_error_limit
-SERVICES = ("plain", "ssl", "slow", "open", "short")
+SERVICES = ("plain", "ssl", "slow", "open", "short", "guard")
 # One mailbox per test (the module shares one instance).
 USERS = ("alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi",
          "ivan", "judy", "mallory", "niaj", "olivia", "peggy", "rupert",
          "sybil", "trent", "victor", "walter", "big", "fetch", "curl",
-         "conc", "late", "proc", "restart", "garbage", "auth", "pm")
+         "conc", "late", "proc", "restart", "garbage", "auth", "pm",
+         "guard")
 LOGGED_IN = "+OK Logged in."
 NOT_SECURE = ("-ERR [AUTH] Plaintext authentication disallowed on "
               "non-secure (SSL/TLS) connections.")
@@ -137,6 +139,11 @@ class Env:
         os.rename(tmp, os.path.join(md, "new", name))
         return name
 
+    def put_samples(self, user, n):
+        """put() sample(0) to sample(n - 1)."""
+        for i in range(n):
+            self.put(user, sample(i))
+
     def deliver(self, user, content):
         """Send content to user through SMTP; wait until it is stored."""
         before = len(self.files(user))
@@ -156,10 +163,7 @@ def service_line(port, opts=""):
 
 @pytest.fixture(scope="module")
 def pop(certs):  # noqa: F811
-    root = tempfile.mkdtemp(prefix="postern-test-")
-    os.chmod(root, 0o755)
-    inst = Instance(root)
-    try:
+    with checked_instance() as inst:
         db = make_sasldb(inst.path("sasldb2"),
                          {addr(u): password(u) for u in USERS})
         ports = {name: inst.port(f"pop3-{name}") for name in SERVICES}
@@ -169,7 +173,10 @@ def pop(certs):  # noqa: F811
                  + service_line(ports["slow"], " -o pop3d_auth_failure_delay=1"
                                 " -o pop3d_auth_failure_limit=2")
                  + service_line(ports["open"], " -o pop3d_tls_auth_only=no")
-                 + service_line(ports["short"], " -o pop3d_timeout=2"))
+                 + service_line(ports["short"], " -o pop3d_timeout=2")
+                 + service_line(ports["guard"],
+                                " -o pop3d_client_auth_failure_limit=2"
+                                " -o smtpd_client_event_limit_exceptions="))
         start_system(inst, users=USERS, master_extra=extra,
                      sasl_db_path=db,
                      pop3d_tls_security_level="may",
@@ -180,21 +187,11 @@ def pop(certs):  # noqa: F811
         for port in ports.values():
             wait_log(inst, rf"listening on 127\.0\.0\.1:{port}$")
         yield Env(inst, ports, certs)
-        inst.stop()
-        reports = inst.sanitizer_reports()
-        assert not reports, "sanitizer reports:\n" + "\n".join(reports)
-    finally:
-        inst.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 # --- a raw client -------------------------------------------------------------
 
-class ConnectionClosed(Exception):
-    pass
-
-
-class POPClient:
+class POPClient(LineClient):
     """A line-level POP3 client: sends exactly what a test gives it.
 
     POPClient(port)                     plaintext from 127.0.0.1
@@ -203,33 +200,8 @@ class POPClient:
     """
 
     def __init__(self, port, source=None, wrap=None, timeout=10, greet=True):
-        self.sock = socket.create_connection(
-            ("127.0.0.1", port), timeout=timeout,
-            source_address=(source, 0) if source else None)
-        if wrap is not None:
-            self.sock = wrap.wrap_socket(self.sock, server_hostname=HOSTNAME)
-        self.buf = b""
-        self.eof = False
+        super().__init__(port, timeout=timeout, source=source, wrap=wrap)
         self.greeting = self.line() if greet else None
-
-    @property
-    def tls(self):
-        return isinstance(self.sock, ssl.SSLSocket)
-
-    def send(self, data):
-        if isinstance(data, str):
-            data = data.encode()
-        self.sock.sendall(data)
-
-    def _fill(self):
-        try:
-            chunk = self.sock.recv(65536)
-        except (ConnectionResetError, ssl.SSLError):
-            chunk = b""
-        if not chunk:
-            self.eof = True
-            raise ConnectionClosed(f"connection closed; pending {self.buf!r}")
-        self.buf += chunk
 
     def rawline(self):
         """One line without its CRLF; every line must end in CRLF."""
@@ -314,41 +286,20 @@ class POPClient:
         assert self.closed()
         return r
 
-    def closed(self, timeout=5):
-        """True if the server closes the connection within timeout."""
-        deadline = time.monotonic() + timeout
-        while not self.eof:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            if not (self.tls and self.sock.pending()):
-                r, _, _ = select.select([self.sock], [], [], left)
-                if not r:
-                    return False
-            try:
-                self._fill()
-            except ConnectionClosed:
-                return True
-        return True
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
 
 def session(pop, user, service="plain", **kw):
     """A logged-in POPClient (from 127.0.0.1, plaintext)."""
     c = POPClient(pop.ports[service], **kw)
     c.login(user)
     return c
+
+
+def session_uidls(pop, user):
+    """The UIDL list a new session of user gives (then it QUITs)."""
+    with session(pop, user) as c:
+        out = c.uidl()
+        c.quit()
+    return out
 
 
 def logout_line(pop, user, count=1):
@@ -455,8 +406,7 @@ def test_top(pop):
 
 
 def test_list_uidl_and_errors(pop):
-    for i in range(3):
-        pop.put("dave", sample(i))
+    pop.put_samples("dave", 3)
     with session(pop, "dave") as c:
         uidls = c.uidl()
         assert len(uidls) == 3 and len(set(uidls)) == 3
@@ -478,14 +428,9 @@ def test_list_uidl_and_errors(pop):
 
 
 def test_uidl_stable_across_sessions_and_new_mail(pop):
-    for i in range(3):
-        pop.put("erin", sample(i))
-    with session(pop, "erin") as c:
-        first = c.uidl()
-        c.quit()
-    with session(pop, "erin") as c:
-        assert c.uidl() == first
-        c.quit()
+    pop.put_samples("erin", 3)
+    first = session_uidls(pop, "erin")
+    assert session_uidls(pop, "erin") == first
     pop.put("erin", sample(3))
     with session(pop, "erin") as c:
         now = c.uidl()
@@ -505,8 +450,7 @@ def test_uidl_stable_across_sessions_and_new_mail(pop):
 # --- deletion ---------------------------------------------------------------------
 
 def test_dele_quit_removes_the_file(pop):
-    for i in range(3):
-        pop.put("frank", sample(i))
+    pop.put_samples("frank", 3)
     with session(pop, "frank") as c:
         uidls = c.uidl()
         _, second = c.retr(2)
@@ -527,14 +471,11 @@ def test_dele_quit_removes_the_file(pop):
     line = logout_line(pop, "frank")
     assert line["how"] == "Logged out"
     assert (line["dele"], line["msgs"]) == ("1", "3")
-    with session(pop, "frank") as c:
-        assert c.uidl() == [uidls[0], uidls[2]]
-        c.quit()
+    assert session_uidls(pop, "frank") == [uidls[0], uidls[2]]
 
 
 def test_dele_then_dropped_connection_removes_nothing(pop):
-    for i in range(2):
-        pop.put("grace", sample(i))
+    pop.put_samples("grace", 2)
     with session(pop, "grace") as c:
         assert c.cmd("DELE 1").startswith("+OK")
         assert c.cmd("DELE 2").startswith("+OK")
@@ -547,8 +488,7 @@ def test_dele_then_dropped_connection_removes_nothing(pop):
 
 
 def test_rset_unmarks(pop):
-    for i in range(2):
-        pop.put("heidi", sample(i))
+    pop.put_samples("heidi", 2)
     with session(pop, "heidi") as c:
         total = c.stat()
         assert c.cmd("DELE 1").startswith("+OK")
@@ -564,8 +504,7 @@ def test_rset_unmarks(pop):
 def test_concurrent_sessions(pop):
     """Both sessions see the same list; what one removes, the other
     reports as gone, and its own deletions still work."""
-    for i in range(3):
-        pop.put("conc", sample(i))
+    pop.put_samples("conc", 3)
     a = session(pop, "conc")
     b = session(pop, "conc")
     with a, b:
@@ -636,11 +575,8 @@ def test_ten_thousand_messages(pop):
 
 
 def test_uidl_survives_a_master_restart(pop):
-    for i in range(2):
-        pop.put("restart", sample(i))
-    with session(pop, "restart") as c:
-        first = c.uidl()
-        c.quit()
+    pop.put_samples("restart", 2)
+    first = session_uidls(pop, "restart")
     inst = pop.inst
     port = pop.ports["plain"]
     listening = f"listening on 127.0.0.1:{port}"
@@ -652,9 +588,7 @@ def test_uidl_survives_a_master_restart(pop):
              what="pop3d listening again")
     for p in pop.ports.values():
         wait_for(lambda: _accepts(p), what=f"port {p}")
-    with session(pop, "restart") as c:
-        assert c.uidl() == first
-        c.quit()
+    assert session_uidls(pop, "restart") == first
 
 
 def _accepts(port):
@@ -694,6 +628,27 @@ def test_wrong_password_is_slowed_and_limited(pop):
         assert c.cmd("PASS Wrong-pw-4") == AUTH_FAILED
         assert c.cmd("PASS x") == "-ERR No username given."
         c.login("ivan")
+        c.quit()
+
+
+def test_failed_logins_limited_per_address(pop):
+    """Failed logins count per client address over sessions (anvil): past
+    pop3d_client_auth_failure_limit, PASS and AUTH get -ERR [LOGIN-DELAY]
+    and the session ends, even with the right password."""
+    for n in (1, 2):
+        with POPClient(pop.ports["guard"]) as c:
+            assert c.cmd(f"USER {addr('guard')}").startswith("+OK")
+            assert c.cmd(f"PASS Wrong-pw-{n}") == AUTH_FAILED
+    for cmd in (f"PASS {password('guard')}", "AUTH PLAIN"):
+        with POPClient(pop.ports["guard"]) as c:
+            assert c.cmd(f"USER {addr('guard')}").startswith("+OK")
+            r = c.cmd(cmd)
+            assert r.startswith("-ERR [LOGIN-DELAY] "), r
+            assert c.closed()
+    assert "login failure limit exceeded: 2 from 127.0.0.1" in pop.log()
+    # Other services count apart (the service is part of the key).
+    with POPClient(pop.ports["plain"]) as c:
+        c.login("guard")
         c.quit()
 
 
@@ -905,8 +860,7 @@ def test_garbage_after_login(pop):
 def test_pipelining(pop):
     """Commands sent together are answered in order (RFC 2449 6.6),
     across the login and mail processes."""
-    for i in range(2):
-        pop.put("mallory", sample(i))
+    pop.put_samples("mallory", 2)
     with POPClient(pop.ports["plain"]) as c:
         c.send(f"CAPA\r\nUSER {addr('mallory')}\r\nPASS {password('mallory')}"
                "\r\nSTAT\r\nLIST\r\nRETR 2\r\nNOOP\r\nQUIT\r\n")
@@ -1195,9 +1149,7 @@ def test_fetchmail(pop):
         assert sorted(strip_fetchmail_received(x) for x in got) == \
             sorted(stored)
         assert len(pop.files("fetch")) == 2
-        with session(pop, "fetch") as c:
-            uidls = c.uidl()
-            c.quit()
+        uidls = session_uidls(pop, "fetch")
         with open(os.path.join(home, ".fetchids")) as f:
             ids = [line.split()[1] for line in f if line.strip()]
         assert sorted(ids) == sorted(uidls)

@@ -3,18 +3,18 @@
 SMTPClient is a raw line-level client: it sends exactly the bytes a test
 gives it and parses replies, so that tests can pipeline, send bare CR/LF,
 skip the greeting and so on.  smtplib, swaks and smtp-source are used by
-the tests as the real-world clients.
+the tests as the real-world clients.  Its protocol-free part, LineClient,
+also serves test_pop3d.py.
 """
 import contextlib
 import os
 import re
 import select
-import shutil
 import socket
-import tempfile
+import ssl
 import time
 
-from conftest import Instance, wait_for
+from conftest import checked_instance, wait_for
 from queuefile import QueueFile, list_files, queue_files
 
 LOCAL = "example.test"                  # in mydestination
@@ -56,13 +56,28 @@ class ConnectionClosed(Exception):
     pass
 
 
-class SMTPClient:
-    def __init__(self, port, timeout=10, host="127.0.0.1", greet=True):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+class LineClient:
+    """A client socket, plain or TLS, and what it has read but not yet
+    parsed (buf); subclasses parse lines and replies from it.
+
+    source: the local address to connect from; wrap: an ssl context to
+    start with TLS (wrapper mode).
+    """
+
+    def __init__(self, port, timeout=10, host="127.0.0.1", source=None,
+                 wrap=None):
+        self.sock = socket.create_connection(
+            (host, port), timeout=timeout,
+            source_address=(source, 0) if source else None)
         self.sock.settimeout(timeout)
+        if wrap is not None:
+            self.sock = wrap.wrap_socket(self.sock, server_hostname=HOSTNAME)
         self.buf = b""
         self.eof = False
-        self.greeting = self.reply() if greet else None
+
+    @property
+    def tls(self):
+        return isinstance(self.sock, ssl.SSLSocket)
 
     # --- raw I/O ---------------------------------------------------------
     def send(self, data):
@@ -73,12 +88,51 @@ class SMTPClient:
     def _fill(self):
         try:
             chunk = self.sock.recv(65536)
-        except ConnectionResetError:
+        except (ConnectionResetError, ssl.SSLError):
             chunk = b""
         if not chunk:
             self.eof = True
             raise ConnectionClosed(f"connection closed; pending {self.buf!r}")
         self.buf += chunk
+
+    def _ready(self, wait):
+        if self.tls and self.sock.pending():
+            return True
+        r, _, _ = select.select([self.sock], [], [], wait)
+        return bool(r)
+
+    def closed(self, timeout=5):
+        """True if the server closes the connection within timeout
+        (anything still unread is kept in self.buf)."""
+        deadline = time.monotonic() + timeout
+        while not self.eof:
+            left = deadline - time.monotonic()
+            if left <= 0 or not self._ready(left):
+                return False
+            try:
+                self._fill()
+            except ConnectionClosed:
+                return True
+        return True
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class SMTPClient(LineClient):
+    def __init__(self, port, timeout=10, host="127.0.0.1", greet=True,
+                 **kw):
+        super().__init__(port, timeout=timeout, host=host, **kw)
+        self.greeting = self.reply() if greet else None
 
     def readline(self):
         while b"\n" not in self.buf:
@@ -107,35 +161,12 @@ class SMTPClient:
         self.send(line + b"\r\n")
         return self.reply()
 
-    def closed(self, timeout=5):
-        """True if the server closes the connection within timeout
-        (anything still unread is kept in self.buf)."""
-        deadline = time.monotonic() + timeout
-        while not self.eof:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            r, _, _ = select.select([self.sock], [], [], left)
-            if not r:
-                return False
-            try:
-                self._fill()
-            except ConnectionClosed:
-                return True
-        return True
-
     def nothing_pending(self, wait=0.3):
         """True if the server sends nothing more within wait seconds."""
         if self.buf:
             return False
         r, _, _ = select.select([self.sock], [], [], wait)
         return not r
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
 
     # --- conveniences ----------------------------------------------------
     def ehlo(self, name="client.example.org"):
@@ -174,12 +205,6 @@ class SMTPClient:
             assert r.line == "250 2.1.5 Ok", r
         r = self.data(content)
         return queue_id_of(r)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def queue_id_of(reply):
@@ -297,21 +322,13 @@ def shared_instance(files=None, **params):
     end, like conftest's instance fixture.  files: {relative path: text}
     written under the instance root first; "{root}" in a parameter value
     is replaced by that root."""
-    root = tempfile.mkdtemp(prefix="postern-test-")
-    os.chmod(root, 0o755)
-    inst = Instance(root)
-    try:
+    with checked_instance() as inst:
         for relpath, text in (files or {}).items():
             inst.write_file(relpath, text)
-        params = {k: v.replace("{root}", root) for k, v in params.items()}
+        params = {k: v.replace("{root}", inst.root)
+                  for k, v in params.items()}
         inst.smtp_port = start_smtpd(inst, **params)
         yield inst
-        inst.stop()
-        reports = inst.sanitizer_reports()
-        assert not reports, "sanitizer reports:\n" + "\n".join(reports)
-    finally:
-        inst.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 # A queue ID: Postern's long IDs (postern-queue(5)).

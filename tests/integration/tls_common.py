@@ -19,7 +19,6 @@ import os
 import re
 import select
 import shutil
-import socket
 import ssl
 import subprocess
 import tempfile
@@ -27,8 +26,7 @@ import time
 
 import pytest
 
-from test_smtpd_common import (HOSTNAME, ConnectionClosed, SMTPClient,
-                               read_log, wait_log)
+from test_smtpd_common import HOSTNAME, SMTPClient, read_log, wait_log
 
 DOMAIN = "example.test"
 USER = "alice@example.test"
@@ -221,19 +219,7 @@ class TLSClient(SMTPClient):
 
     def __init__(self, port, timeout=10, wrap=None, greet=True):
         self.ctx = wrap
-        if wrap is None:
-            super().__init__(port, timeout=timeout, greet=greet)
-            return
-        sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        sock.settimeout(timeout)
-        self.sock = wrap.wrap_socket(sock, server_hostname=HOSTNAME)
-        self.buf = b""
-        self.eof = False
-        self.greeting = self.reply() if greet else None
-
-    @property
-    def tls(self):
-        return isinstance(self.sock, ssl.SSLSocket)
+        super().__init__(port, timeout=timeout, greet=greet, wrap=wrap)
 
     def handshake(self, ctx=None):
         """Turn the connection into TLS (after a 220 to STARTTLS).
@@ -248,22 +234,6 @@ class TLSClient(SMTPClient):
         assert r.line == "220 2.0.0 Ready to start TLS", r
         self.handshake(ctx)
         return r
-
-    def _fill(self):
-        try:
-            chunk = self.sock.recv(65536)
-        except (ConnectionResetError, ssl.SSLError):
-            chunk = b""
-        if not chunk:
-            self.eof = True
-            raise ConnectionClosed(f"connection closed; pending {self.buf!r}")
-        self.buf += chunk
-
-    def _ready(self, wait):
-        if self.tls and self.sock.pending():
-            return True
-        r, _, _ = select.select([self.sock], [], [], wait)
-        return bool(r)
 
     def nothing_pending(self, wait=0.3):
         """True if the server sends nothing (no application data) within

@@ -93,6 +93,30 @@ static MAILBOX *open_ok(const char *dir)
     return mb;
 }
 
+/* An empty Maildir, made (with its index) by a first mailbox_open(). */
+static void make_maildir(const char *dir)
+{
+    MAILBOX *mb = open_ok(dir);
+
+    mailbox_close(&mb);
+}
+
+/*
+ * n (at most 3) messages delivered to new/: STAMP.M1P1Q1.h "one\n",
+ * STAMP.M2P1Q1.h "two\n" and STAMP.M3P1Q1.h "three\n".
+ */
+static void put_numbered(const char *dir, int stamp, size_t n)
+{
+    static const char *const texts[] = {"one\n", "two\n", "three\n"};
+    char name[64];
+
+    assert_true(n <= sizeof(texts) / sizeof(texts[0]));
+    for (size_t i = 0; i < n; i++) {
+        snprintf(name, sizeof(name), "%d.M%zuP1Q1.h", stamp, i + 1);
+        put(dir, "new", name, texts[i]);
+    }
+}
+
 /* Message i of the snapshot by base name (the file name up to ':'). */
 static long find_base(const MAILBOX *mb, const char *base)
 {
@@ -233,7 +257,7 @@ static void test_new_moves_to_cur(void **state)
     MAILBOX *mb;
 
     (void) state;
-    mailbox_close((mb = open_ok(dir), &mb));
+    make_maildir(dir);
     put(dir, "new", "1000.M1P1Q1.host,S=6", "a\nb\nc\n");
     put(dir, "new", "1000.M2P1Q1.host,S=2", "x\n");
     /* A file with an info part already keeps it. */
@@ -263,10 +287,8 @@ static void test_uids_stable(void **state)
     uint32_t first[3];
 
     (void) state;
-    mailbox_close((mb = open_ok(dir), &mb));
-    put(dir, "new", "2000.M1P1Q1.h", "one\n");
-    put(dir, "new", "2000.M2P1Q1.h", "two\n");
-    put(dir, "new", "2000.M3P1Q1.h", "three\n");
+    make_maildir(dir);
+    put_numbered(dir, 2000, 3);
     mb = open_ok(dir);
     assert_int_equal(mb->count, 3);
     validity = mb->uidvalidity;
@@ -312,8 +334,8 @@ static void test_snapshot(void **state)
     MAILBOX *other;
 
     (void) state;
-    mailbox_close((mb = open_ok(dir), &mb));
-    put(dir, "new", "3000.M1P1Q1.h", "one\n");
+    make_maildir(dir);
+    put_numbered(dir, 3000, 1);
     mb = open_ok(dir);
     /* Delivered later: not in this snapshot, in the next. */
     put(dir, "new", "3000.M2P1Q1.h", "two\n");
@@ -336,10 +358,8 @@ static void test_expunge(void **state)
     size_t which[2];
 
     (void) state;
-    mailbox_close((mb = open_ok(dir), &mb));
-    put(dir, "new", "4000.M1P1Q1.h", "one\n");
-    put(dir, "new", "4000.M2P1Q1.h", "two\n");
-    put(dir, "new", "4000.M3P1Q1.h", "three\n");
+    make_maildir(dir);
+    put_numbered(dir, 4000, 3);
     mb = open_ok(dir);
     u1 = mb->msgs[0].uid;
     u2 = mb->msgs[1].uid;
@@ -401,9 +421,8 @@ static void test_index_lost(void **state)
     uint32_t uid;
 
     (void) state;
-    mailbox_close((mb = open_ok(dir), &mb));
-    put(dir, "new", "5000.M1P1Q1.h", "one\n");
-    put(dir, "new", "5000.M2P1Q1.h", "two\n");
+    make_maildir(dir);
+    put_numbered(dir, 5000, 2);
     mb = open_ok(dir);
     validity = mb->uidvalidity;
     uid = mb->msgs[1].uid;
@@ -432,7 +451,7 @@ static void test_renamed_file(void **state)
     int fd;
 
     (void) state;
-    mailbox_close((mb = open_ok(dir), &mb));
+    make_maildir(dir);
     put(dir, "new", "6000.M1P1Q1.h", "keep me\n");
     put(dir, "new", "6000.M1P1Q1.h.x", "a longer name\n");
     mb = open_ok(dir);
@@ -468,7 +487,7 @@ static void test_duplicate_base_names(void **state)
     MAILBOX *mb;
 
     (void) state;
-    mailbox_close((mb = open_ok(dir), &mb));
+    make_maildir(dir);
     /* One message, two files (a crash in the middle of a flag change). */
     put(dir, "cur", "7000.M1P1Q1.h:2,", "one\n");
     put(dir, "cur", "7000.M1P1Q1.h:2,S", "one\n");
@@ -552,10 +571,9 @@ static void test_concurrent_sync(void **state)
 
     (void) state;
     race_dir = tmp_path("race");
-    mailbox_close((mb = open_ok(race_dir), &mb));
-    put(race_dir, "new", "8000.M1P1Q1.h", "one\n");
-    put(race_dir, "new", "8000.M2P1Q1.h", "two\n");
-    mailbox_close((mb = open_ok(race_dir), &mb));
+    make_maildir(race_dir);
+    put_numbered(race_dir, 8000, 2);
+    make_maildir(race_dir);             /* indexed */
 
     /* Delivered and indexed by the other after our scan: not ours. */
     mb = race_open("8000.M9P1Q1.h", "8000.M9P1Q1.h");
@@ -665,7 +683,7 @@ static void test_vsize(void **state)
     MAILBOX *mb;
 
     (void) state;
-    mailbox_close((mb = open_ok(dir), &mb));
+    make_maildir(dir);
     for (size_t i = 0; i < n; i++) {
         char name[64];
 
