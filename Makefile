@@ -181,6 +181,7 @@ bench: all
 	@sh mk/users.sh
 	$(PYTHON) bench/smtp-accept --build $(abspath $(BUILD)) $(BENCH_ARGS)
 	$(PYTHON) bench/smtp-deliver --build $(abspath $(BUILD)) $(BENCH_ARGS)
+	$(PYTHON) bench/smtp-relay --build $(abspath $(BUILD)) $(BENCH_ARGS)
 	$(PYTHON) bench/smtp-tls --build $(abspath $(BUILD)) $(BENCH_ARGS)
 	$(PYTHON) bench/pop3 --build $(abspath $(BUILD)) $(BENCH_ARGS)
 

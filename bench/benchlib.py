@@ -6,9 +6,9 @@ is left then killed by pid, and only the very processes we saw), the CPU
 accounting of an instance, notes on the machine, and the profilers (perf
 record, perf trace of fsync, strace -f of a fresh instance).
 
-Used by bench/smtp-accept and bench/smtp-deliver; not a program.  The
-scripts import it with sys.dont_write_bytecode set, so that no
-__pycache__ appears in the tree.
+Used by the scripts in bench/; not a program.  The scripts import it
+with sys.dont_write_bytecode set, so that no __pycache__ appears in the
+tree.
 """
 import datetime
 import os
@@ -27,6 +27,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMTP_SOURCE = "/usr/sbin/smtp-source"
+SMTP_SINK = "/usr/sbin/smtp-sink"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 # Processes the scripts started themselves (smtp-source, perf, strace):
@@ -248,6 +249,30 @@ class Server:
         except FileNotFoundError:
             return ""
 
+    def log_tail(self, lines=15):
+        """The last warnings, errors and deferrals of the log (else its
+        last lines), for a failure message."""
+        text = self.log_text().splitlines()
+        interesting = [t for t in text if "warning" in t or "error" in t
+                       or "fatal" in t or "panic" in t
+                       or "status=deferred" in t or "status=bounced" in t]
+        return "\n".join((interesting or text)[-lines:])
+
+    def queue_drained(self, timeout):
+        """Wait until the queue is empty (qmgr removes a message after
+        the agent's last reply, so it trails the delivery a little); fail
+        on mail left behind, which could still be delivered a second
+        time."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = self.queued()
+            if not left:
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{self.name}: mail left in the queue: "
+                                   f"{left}\n{self.log_tail()}")
+            time.sleep(0.02)
+
     def master_pid(self):
         try:
             with open(self.pid_file) as f:
@@ -447,6 +472,15 @@ class Postfix(Server):
 
 # --- CPU accounting ----------------------------------------------------------
 
+def pids_cpu(pids):
+    """CPU seconds used so far by the live processes pids (schedstat)."""
+    total = 0.0
+    for pid in pids:
+        text = proc_read(pid, "schedstat")
+        total += int(text.split()[0]) / 1e9 if text else 0.0
+    return total
+
+
 def instance_cpu(master):
     """CPU seconds used so far by an instance: master itself and its live
     children (precise, from schedstat, plus what those children reaped
@@ -454,21 +488,17 @@ def instance_cpu(master):
     plus the children master has reaped (cutime + cstime).  A process
     alive at one reading and reaped at the next moves from one sum to
     another, so differences between two readings are right."""
-    def runtime(pid):
-        text = proc_read(pid, "schedstat")
-        return int(text.split()[0]) / 1e9 if text else 0.0
-
     def reaped(fields):
         return (int(fields[13]) + int(fields[14])) / CLK_TCK
 
     fields = _stat_fields(master)
     if not fields:
         return 0.0
-    total = runtime(master) + reaped(fields)
+    total = pids_cpu((master,)) + reaped(fields)
     for kid in child_pids(master):
         kf = _stat_fields(kid)
         if kf:
-            total += runtime(kid) + reaped(kf)
+            total += pids_cpu((kid,)) + reaped(kf)
     return total
 
 
@@ -489,21 +519,26 @@ def children_cpu():
 class Meter:
     """The CPU an instance uses during a run, and how much of the machine
     the other processes kept busy meanwhile (all CPU time minus the
-    instance's and that of the children this script reaped, such as
-    smtp-source)."""
+    instance's, that of the children this script reaped, such as
+    smtp-source, and that of helpers: the pids of its children that run
+    throughout, such as smtp-sink)."""
 
-    def __init__(self, master):
+    def __init__(self, master, helpers=()):
         self.master = master
+        self.helpers = helpers
         self.cpu0 = instance_cpu(master)
         self.busy0, self.kids0 = busy_cpu(), children_cpu()
+        self.help0 = pids_cpu(helpers)
         self.t0 = time.monotonic()
 
     def stop(self):
-        """(instance CPU seconds, CPUs the others used on average)."""
+        """(instance CPU seconds, CPUs the others used on average); the
+        helpers' CPU seconds in self.helper_cpu."""
         secs = time.monotonic() - self.t0
         cpu = instance_cpu(self.master) - self.cpu0
+        self.helper_cpu = pids_cpu(self.helpers) - self.help0
         others = (busy_cpu() - self.busy0) - cpu \
-            - (children_cpu() - self.kids0)
+            - (children_cpu() - self.kids0) - self.helper_cpu
         return cpu, max(others, 0.0) / secs
 
 
