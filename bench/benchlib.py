@@ -110,12 +110,12 @@ def descendant_pids(pid):
     for p, (pp, st) in table.items():
         if st != "Z":
             kids.setdefault(pp, []).append(p)
-    out, todo = {}, [pid]
-    while todo:
-        parent = todo.pop()
+    out, stack = {}, [pid]
+    while stack:
+        parent = stack.pop()
         for k in kids.get(parent, ()):
             out[k] = parent
-            todo.append(k)
+            stack.append(k)
     return out
 
 
@@ -681,7 +681,7 @@ PERF_FREQ = 4000
 
 def under(wrap, go):
     """Run go() while the profiler command prefix wrap runs: wrap starts
-    a placeholder that says "ready" once the profiler has set up, and
+    a stand-in shell that says "ready" once the profiler has set up, and
     ends when go() is done, so that the profile covers all of go() (a
     delivery goes on after smtp-source has exited).  Returns go()'s
     result."""
@@ -849,13 +849,13 @@ def profile_fsync(server, tag, count, outdir, go):
     for p, ks in kids.items():
         for k in ks:
             parent_of.setdefault(k, p)
-    todo = list(pids)
-    while todo:
-        p = todo.pop()
+    stack = list(pids)
+    while stack:
+        p = stack.pop()
         for k in kids.get(p, ()):
             if k not in pids:
                 pids.add(k)
-                todo.append(k)
+                stack.append(k)
                 if p != master:
                     forked.add(k)
     per_pid = {}

@@ -196,6 +196,15 @@ static void user_source_free(USER_SOURCE *src)
     strbuf_free(&src->text);
 }
 
+/* The end of every subcommand: the table, its source and SASL. */
+static void user_done(USER_TABLE *t, USER_SOURCE *src)
+{
+    user_source_free(src);
+    free(t->type);
+    free(t->source);
+    xsasl_server_done();
+}
+
 static USER_ENTRY *user_source_find(USER_SOURCE *src, const char *key)
 {
     for (size_t i = 0; i < src->count; i++)
@@ -403,10 +412,7 @@ static int user_add(const char *addr, const char *mailbox)
     strbuf_free(&text);
     strbuf_free(&box);
     strbuf_free(&why);
-    user_source_free(&src);
-    free(t.type);
-    free(t.source);
-    xsasl_server_done();
+    user_done(&t, &src);
     return 0;
 }
 
@@ -435,10 +441,7 @@ static int user_passwd(const char *addr)
     user_sasl_perms();
     printf("changed the password of %s\n", addr);
     strbuf_free(&why);
-    user_source_free(&src);
-    free(t.type);
-    free(t.source);
-    xsasl_server_done();
+    user_done(&t, &src);
     return 0;
 }
 
@@ -491,10 +494,7 @@ static int user_del(const char *addr)
         printf("removed the password of %s (it had no mailbox)\n", addr);
     strbuf_free(&text);
     strbuf_free(&why);
-    user_source_free(&src);
-    free(t.type);
-    free(t.source);
-    xsasl_server_done();
+    user_done(&t, &src);
     return 0;
 }
 
@@ -526,10 +526,7 @@ static int user_list(const char *domain)
                known ? "" : "  (no password)");
     }
     strbuf_free(&why);
-    user_source_free(&src);
-    free(t.type);
-    free(t.source);
-    xsasl_server_done();
+    user_done(&t, &src);
     return 0;
 }
 

@@ -42,7 +42,7 @@ import time
 
 import pytest
 
-from conftest import free_port, pid_alive, wait_for
+from conftest import child_pids, free_port, pid_alive, wait_for
 from tls_common import _run
 
 PEER_HOST = "peer.example.test"         # the peers' host name (greeting)
@@ -575,22 +575,11 @@ def proc_start(pid):
 
 def descendants(pid):
     """{pid: start time} of the live descendants of pid."""
-    table = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except (FileNotFoundError, ProcessLookupError, IndexError):
-            continue
-        if fields[0] != "Z":
-            table.setdefault(int(fields[1]), []).append(int(entry))
-    out, todo = {}, [pid]
-    while todo:
-        for kid in table.get(todo.pop(), ()):
+    out, stack = {}, [pid]
+    while stack:
+        for kid in child_pids(stack.pop()):
             out[kid] = proc_start(kid)
-            todo.append(kid)
+            stack.append(kid)
     return out
 
 
