@@ -372,6 +372,10 @@ def test_delay_warning_sent_once(instance):
     m = wait_log(instance, rf"qmgr\[\d+\]: {qid}: sender delay "
                  r"notification: (\w+)$")[0]
     (data,) = wait_mail(instance, "alice", 1)
+    # The notice itself done (a qmgr killed between its delivery and its
+    # done mark would deliver it again: the at-least-once window, not a
+    # second warning).
+    wait_log(instance, rf"qmgr\[\d+\]: {m[1]}: removed$")
     # Several more retries, and a qmgr killed in between: still one.
     qmgr = service_pids(instance, "qmgr")
     for pid in qmgr:
